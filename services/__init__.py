@@ -1,0 +1,1 @@
+"""The two services: submission (write side) and tracker (read side)."""

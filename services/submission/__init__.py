@@ -1,0 +1,1 @@
+"""The submission service: authenticates, validates and appends plan-change and report events."""

@@ -1,0 +1,150 @@
+"""The write API of ../shared/API.md: thin views that parse, authorise and call one handler."""
+from __future__ import annotations
+
+import functools
+import re
+
+from flask import current_app, g, request
+from werkzeug.exceptions import BadRequest
+
+from shared import fiscal
+from shared.errors import NotFoundError
+from shared.keys import WINDOWS_STREAM
+from shared.web import Blueprint
+
+from . import handlers
+from .access import authorize, check_unit_code
+from .schemas import (BudgetRequest, ExceptionRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
+                      ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
+from .service import fingerprint
+
+bp = Blueprint("submission", __name__, description="Plan changes, reports, reviews, reminders, "
+                                                   "exceptions and reporting windows: each one event in the log")
+
+_IF_MATCH = re.compile(r'^"?(\d{1,12})"?$')
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+WRITE_HEADERS = [
+    {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+     "description": 'Expected version of the unit\'s log, e.g. "7"; 412 when it is at another one.'},
+    {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"},
+     "description": "Same key and body: the first answer again (200), nothing written. Same key, other body: 422."},
+]
+
+
+def _if_match() -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    match = _IF_MATCH.match(raw.strip())
+    if not match:
+        raise BadRequest('If-Match must be a version such as "7"')
+    return int(match.group(1))
+
+
+def _idempotency_key() -> str:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return ""
+    if not _IDEMPOTENCY_KEY.match(raw):
+        raise BadRequest("Idempotency-Key must be 1 to 200 printable ASCII characters without spaces")
+    return raw
+
+
+def _check_round(fiscal_year: int, round_: int) -> None:
+    if round_ not in fiscal.ROUNDS:
+        raise NotFoundError(f"no round {round_}: rounds are 6 and 12")
+    if not fiscal.MIN_FISCAL_YEAR <= fiscal_year <= fiscal.MAX_FISCAL_YEAR:
+        raise NotFoundError(f"no fiscal year {fiscal_year}: fiscal years are Buddhist Era, e.g. 2564")
+
+
+def guarded(action: str):
+    """Identify the actor, check the path and the role before the body is even parsed."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            code = kwargs.get("code")
+            if code is not None:
+                check_unit_code(code)
+            if "round" in kwargs:
+                _check_round(kwargs["fiscal_year"], kwargs["round"])
+            g.actor = current_app.extensions["ncc"]["identify"](request.headers)
+            authorize(g.actor, action, code)
+            return view(*args, **kwargs)
+        return inner
+    return wrap
+
+
+def _write(stream: str, body: dict, decide, *, needs_windows: bool = False):
+    service = current_app.extensions["ncc"]["service"]
+    outcome = service.execute(
+        stream, decide, actor=g.actor.as_dict(), fp=fingerprint(request.method, request.path, body),
+        idempotency_key=_idempotency_key(), if_match=_if_match(), needs_windows=needs_windows,
+        meta={"request_id": g.request_id})
+    return outcome.body, outcome.status, {"ETag": f'"{outcome.body["version"]}"'}
+
+
+def _route(rule: str, method: str, action: str, schema, summary: str):
+    """Register a write view: one route, its body schema, its answers, the guard."""
+    def register(view):
+        guarded_view = guarded(action)(view)
+        documented = bp.doc(summary=summary, parameters=WRITE_HEADERS)(
+            bp.alt_response(200, schema=WriteAnswer, description="Idempotent replay: the first answer")(
+                bp.response(201, WriteAnswer)(bp.arguments(schema)(guarded_view))))
+        return bp.route(rule, methods=[method], endpoint=view.__name__)(documented)
+    return register
+
+
+@_route("/units/<code>/plan", "PUT", "plan", PlanRequest, "Declare the plan, or change its title or years")
+def put_plan(body, code):
+    return _write(code, body, lambda s, ctx: handlers.declare_plan(s, body, ctx))
+
+
+@_route("/units/<code>/plan/items", "POST", "plan", ItemAddRequest, "Add an item to the plan")
+def add_item(body, code):
+    return _write(code, body, lambda s, ctx: handlers.add_item(s, body, ctx))
+
+
+@_route("/units/<code>/plan/items/<item_id>", "PATCH", "plan", ItemEditRequest, "Edit an item's details")
+def edit_item(body, code, item_id):
+    return _write(code, body, lambda s, ctx: handlers.edit_item(s, item_id, body, ctx))
+
+
+@_route("/units/<code>/plan/items/<item_id>/budgets/<int:fiscal_year>", "PUT", "plan", BudgetRequest,
+        "Raise or lower an item's budget for one fiscal year")
+def change_budget(body, code, item_id, fiscal_year):
+    return _write(code, body, lambda s, ctx: handlers.change_budget(s, item_id, fiscal_year, body, ctx))
+
+
+@_route("/units/<code>/plan/items/<item_id>", "DELETE", "plan", RemoveRequest, "Remove an item from the plan")
+def remove_item(body, code, item_id):
+    return _write(code, body, lambda s, ctx: handlers.remove_item(s, item_id, body, ctx))
+
+
+@_route("/units/<code>/reports/<int:fiscal_year>/<int:round>", "PUT", "report", ReportRequest,
+        "Submit the round's report, or amend it")
+def put_report(body, code, fiscal_year, round):  # noqa: A002 - the path's name
+    return _write(code, body, lambda s, ctx: handlers.submit_report(s, fiscal_year, round, body, ctx),
+                  needs_windows=True)
+
+
+@_route("/units/<code>/reports/<int:fiscal_year>/<int:round>/review", "POST", "review", ReviewRequest,
+        "Accept or return the round's latest report")
+def review_report(body, code, fiscal_year, round):  # noqa: A002
+    return _write(code, body, lambda s, ctx: handlers.review_report(s, fiscal_year, round, body, ctx))
+
+
+@_route("/units/<code>/reminders", "POST", "remind", ReminderRequest, "Remind the unit to report")
+def send_reminder(body, code):
+    return _write(code, body, lambda s, ctx: handlers.send_reminder(s, body, ctx))
+
+
+@_route("/units/<code>/reports/<int:fiscal_year>/<int:round>/exceptions", "POST", "exception",
+        ExceptionRequest, "Reopen a locked round for this unit until a given time")
+def grant_exception(body, code, fiscal_year, round):  # noqa: A002
+    return _write(code, body, lambda s, ctx: handlers.grant_exception(s, fiscal_year, round, body, ctx))
+
+
+@_route("/windows/<int:fiscal_year>/<int:round>", "PUT", "window", WindowRequest,
+        "Set when a round opens, is due and locks (NACC)")
+def put_window(body, fiscal_year, round):  # noqa: A002
+    return _write(WINDOWS_STREAM, body, lambda s, ctx: handlers.set_window(s, fiscal_year, round, body, ctx))

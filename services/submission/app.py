@@ -1,0 +1,43 @@
+"""The submission service's app factory: the composition root of the write side."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+import redis as redis_lib
+from flask import Flask
+
+from shared.config import Settings, from_env
+from shared.framework import FrameworkRegistry
+from shared.web import add_health, make_api
+
+from .access import actor_from_header
+from .service import Nudger, SubmissionService
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
+               clock: Callable[[], datetime] = _wall_clock, identify=actor_from_header,
+               nudge: Callable[[str], None] | None = None) -> Flask:
+    """Build the write-side app; every dependency can be passed in (tests) or comes from settings."""
+    settings = settings or from_env()
+    redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
+    if nudge is None:
+        rq_redis = rq_redis if rq_redis is not None else (
+            redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url))
+        nudge = Nudger(rq_redis, settings.tracker_queue)
+    service = SubmissionService(redis, settings, clock=clock, nudge=nudge,
+                                frameworks=FrameworkRegistry.load(settings.framework_dir))
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["ncc"] = {"service": service, "identify": identify, "settings": settings}
+    api = make_api(app, "NACC action plans: submission",
+                   "Write side: every plan change and report is appended to the unit's event log.")
+    from .api import bp
+    api.register_blueprint(bp, url_prefix="/api/v1")
+    add_health(app, redis.ping)
+    return app

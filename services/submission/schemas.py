@@ -1,0 +1,108 @@
+"""Request and answer schemas of the write API (field types come from shared.schemas)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.schemas import (DECISIONS, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
+                            ReportEntrySchema, Round, Text)
+
+DETAIL_FIELDS = tuple(ItemDetailsSchema().fields)
+
+
+class PlanRequest(Schema):
+    """PUT /units/{code}/plan."""
+
+    title = Text(required=True, blank=False, max_length=500)
+    first_fiscal_year = FiscalYear(required=True)
+    last_fiscal_year = FiscalYear(required=True)
+    reason = Text(allow_none=True, max_length=2000)
+
+
+class ItemAddRequest(ItemDetailsSchema):
+    """POST /units/{code}/plan/items; ``budgets`` maps a scheduled year to baht (others default to 0.00)."""
+
+    budgets = Budgets()
+
+
+class _BudgetsNotHere(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError("Budgets change one year at a time: PUT .../items/{item_id}/budgets/{fiscal_year}.")
+
+
+class ItemEditRequest(ItemDetailsSchema):
+    """PATCH /units/{code}/plan/items/{item_id}: any details, and the reason."""
+
+    reason = Reason()
+    budgets = _BudgetsNotHere()
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=DETAIL_FIELDS, **kwargs)
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not set(data) & set(DETAIL_FIELDS):
+            raise ValidationError(f"Name at least one field to change ({', '.join(DETAIL_FIELDS)}).")
+
+
+class BudgetRequest(Schema):
+    """PUT /units/{code}/plan/items/{item_id}/budgets/{fiscal_year}."""
+
+    amount = Money(required=True)
+    reason = Reason()
+
+
+class RemoveRequest(Schema):
+    """DELETE /units/{code}/plan/items/{item_id}."""
+
+    reason = Reason()
+
+
+class ReportRequest(Schema):
+    """PUT /units/{code}/reports/{fiscal_year}/{round}."""
+
+    entries = fields.List(fields.Nested(ReportEntrySchema), required=True, validate=validate.Length(max=2000))
+    note = Text(allow_none=True)
+
+
+class ReviewRequest(Schema):
+    """POST /units/{code}/reports/{fiscal_year}/{round}/review."""
+
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    comment = Text(allow_none=True, max_length=5000)
+
+
+class ReminderRequest(Schema):
+    """POST /units/{code}/reminders."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    message = Text(required=True, blank=False, max_length=5000)
+
+
+class ExceptionRequest(Schema):
+    """POST /units/{code}/reports/{fiscal_year}/{round}/exceptions."""
+
+    until = Instant(required=True)
+    reason = Reason()
+
+
+class WindowRequest(Schema):
+    """PUT /windows/{fiscal_year}/{round}; ``opens_at`` defaults to the day after the covered period."""
+
+    opens_at = Instant()
+    due_at = Instant(required=True)
+    locks_at = Instant(required=True)
+
+
+class WriteAnswer(Schema):
+    """What every accepted write answers."""
+
+    event_id = fields.String(required=True)
+    unit = fields.String(allow_none=True, metadata={"description": "the unit code (null for the windows stream)"})
+    stream = fields.String(required=True)
+    version = fields.Integer(required=True)
+    recorded_at = fields.String(required=True)
+    type = fields.String(required=True)
+    item_id = fields.String()
+    late = fields.Boolean()
+    amendment = fields.Integer()

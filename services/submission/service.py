@@ -1,0 +1,144 @@
+"""Runs one command: idempotency, read and fold the stream, decide, append atomically, nudge the tracker."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable
+
+import redis as redis_lib
+
+from shared import plan as plan_fold
+from shared.config import Settings
+from shared.errors import (IdempotencyMismatchError, IntegrityError, PreconditionFailedError, RuleError,
+                           StoreUnavailableError)
+from shared.events import new_event
+from shared.framework import FrameworkRegistry
+from shared.keys import WINDOWS_STREAM, Keys
+from shared.streams import idempotency_record, read_events
+
+from .appender import Appender
+from .handlers import Context, Decision
+
+log = logging.getLogger(__name__)
+
+# The tracker's job, named by dotted path: the submission service never imports tracker code.
+TRACKER_JOB = "services.tracker.jobs.project_stream"
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def fingerprint(method: str, path: str, body: dict) -> str:
+    """What makes two requests 'the same' for an Idempotency-Key: method, path and the parsed body."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    return hashlib.sha256(f"{method} {path}\n{text}".encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An accepted write: the HTTP status (201 new, 200 replay) and the answer body."""
+
+    status: int
+    body: dict
+
+
+class Nudger:
+    """Enqueues the tracker's projection job for a stream; a failure is logged, never raised:
+    the append script's 'unprojected' marker lets the tracker's sweep catch what a lost nudge misses."""
+
+    def __init__(self, rq_redis, queue_name: str):
+        from rq import Queue
+        self._queue = Queue(queue_name, connection=rq_redis)
+
+    def __call__(self, stream: str) -> None:
+        try:
+            self._queue.enqueue(TRACKER_JOB, stream, job_timeout=600, result_ttl=0)
+        except redis_lib.RedisError:
+            log.warning("tracker nudge for %s not enqueued; the sweep will pick it up", stream, exc_info=True)
+
+
+class SubmissionService:
+    """The write side's single entry point for commands."""
+
+    def __init__(self, redis, settings: Settings, *, clock: Callable[[], datetime],
+                 frameworks: FrameworkRegistry, nudge: Callable[[str], None] = lambda stream: None,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16]):
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix, settings.partitions)
+        self.appender = Appender(redis, self.keys)
+        self.clock = clock
+        self.frameworks = frameworks
+        self.nudge = nudge
+        self.new_id = new_id
+
+    def _replay(self, record: dict, fp: str) -> Outcome:
+        if record["fingerprint"] != fp:
+            raise IdempotencyMismatchError(
+                "this Idempotency-Key was already used with a different request; use a new key for a new request")
+        return Outcome(200, record["answer"])
+
+    def _load(self, stream: str):
+        events = read_events(self.redis, self.keys, stream)
+        if stream == WINDOWS_STREAM:
+            return plan_fold.fold_windows(events)
+        return plan_fold.fold(stream, events)
+
+    def execute(self, stream: str, decide: Callable[..., Decision], *, actor: dict, fp: str,
+                idempotency_key: str = "", if_match: int | None = None, needs_windows: bool = False,
+                meta: dict | None = None) -> Outcome:
+        """Decide on the stream's current state and append the event; retries when another writer
+        got in first (unless the client pinned a version with If-Match)."""
+        try:
+            return self._execute(stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta)
+        except redis_lib.RedisError as exc:
+            raise StoreUnavailableError(f"the event store cannot be reached ({type(exc).__name__}); "
+                                        "nothing was written, try again") from exc
+
+    def _execute(self, stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta) -> Outcome:
+        if idempotency_key:
+            record = idempotency_record(self.redis, self.keys, stream, idempotency_key)
+            if record is not None:
+                return self._replay(record, fp)
+        for _attempt in range(self.settings.append_retries + 1):
+            state = self._load(stream)
+            if if_match is not None and if_match != state.version:
+                raise PreconditionFailedError(state.version)
+            now = self.clock()
+            windows = self._load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()
+            ctx = Context(now=now, frameworks=self.frameworks, grace_days=self.settings.lock_grace_days,
+                          windows=windows, new_id=self.new_id)
+            decision = decide(state, ctx)
+            event = new_event(stream=stream, version=state.version + 1, type_=decision.type,
+                              payload=decision.payload, actor=actor, recorded_at=now,
+                              prev_hash=state.head_hash, meta=meta)
+            answer = {"event_id": event.event_id, "unit": None if stream == WINDOWS_STREAM else stream,
+                      "stream": stream, "version": event.version, "recorded_at": event.recorded_at,
+                      "type": event.type, **decision.answer}
+            outcome = self.appender.append(
+                event, idempotency_key=idempotency_key,
+                idempotency_record={"fingerprint": fp, "answer": answer},
+                recorded_ms=int(now.timestamp() * 1000))
+            if outcome.status == "ok":
+                self.nudge(stream)
+                return Outcome(201, answer)
+            if outcome.status == "seen":
+                return self._replay(outcome.value, fp)
+            if outcome.status == "broken":
+                log.error("stream %s: head and entries disagree at version %s", stream, outcome.value)
+                raise IntegrityError(f"the log of {stream} failed its integrity check; writes to it are "
+                                     "stopped until an operator verifies it")
+            if if_match is not None:
+                raise PreconditionFailedError(outcome.value)
+        raise RuleError("busy", f"{stream} changed {self.settings.append_retries + 1} times while this request "
+                                "was being decided; send it again")

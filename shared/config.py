@@ -1,0 +1,62 @@
+"""Settings read from the environment in one place, with defaults that work on localhost."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to know about its surroundings."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rq_redis_url: str = ""          # RQ's own keys; empty means the same server as redis_url
+    key_prefix: str = "ncc"
+    partitions: int = 16            # hash-tag partitions of the keyspace; set once, before the first write
+    lock_grace_days: int = 15       # default lock = due date + this many days
+    tracker_queue: str = "tracker"
+    max_body_bytes: int = 1024 * 1024
+    append_retries: int = 5         # re-decide this many times when another writer got in first
+    framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rq_url(self) -> str:
+        """The Redis URL that RQ's queues live on."""
+        return self.rq_redis_url or self.redis_url
+
+    def but(self, **changes) -> "Settings":
+        """A copy with some settings changed (tests and the launcher use it)."""
+        return replace(self, **changes)
+
+
+def from_env(env: dict | None = None) -> Settings:
+    """Read the settings from the environment (or the mapping given)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    settings = Settings(
+        redis_url=env.get("REDIS_URL") or defaults.redis_url,
+        rq_redis_url=env.get("RQ_REDIS_URL", ""),
+        key_prefix=env.get("NCC_KEY_PREFIX") or defaults.key_prefix,
+        partitions=_int(env, "NCC_PARTITIONS", defaults.partitions),
+        lock_grace_days=_int(env, "NCC_LOCK_GRACE_DAYS", defaults.lock_grace_days),
+        tracker_queue=env.get("NCC_TRACKER_QUEUE") or defaults.tracker_queue,
+        max_body_bytes=_int(env, "NCC_MAX_BODY_BYTES", defaults.max_body_bytes),
+        append_retries=_int(env, "NCC_APPEND_RETRIES", defaults.append_retries),
+        framework_dir=env.get("NCC_FRAMEWORK_DIR", ""),
+    )
+    if not 1 <= settings.partitions <= 1024:
+        raise ValueError("NCC_PARTITIONS must be between 1 and 1024")
+    if settings.lock_grace_days < 0:
+        raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
+    return settings

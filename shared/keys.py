@@ -1,0 +1,57 @@
+"""Every Redis key name the project uses, each carrying a partition hash tag."""
+from __future__ import annotations
+
+import zlib
+
+# Streams that are not a unit's: the national reporting calendar.
+WINDOWS_STREAM = "windows"
+
+
+class Keys:
+    """Key names for one keyspace prefix and partition count.
+
+    Every key one atomic operation touches shares the hash tag of the stream it is
+    about (``{p07}``), so the same scripts run on one Redis or on a Redis Cluster.
+    """
+
+    def __init__(self, prefix: str = "ncc", partitions: int = 16):
+        self.prefix = prefix
+        self.partitions = partitions
+        self._width = len(str(partitions - 1))
+
+    def partition_of(self, stream: str) -> int:
+        """The partition a stream lives in (stable: CRC-32 of its name)."""
+        return zlib.crc32(stream.encode("utf-8")) % self.partitions
+
+    def tag(self, partition: int) -> str:
+        """The hash tag of a partition, e.g. ``{p07}``."""
+        return "{p%0*d}" % (self._width, partition)
+
+    def _stream_key(self, stream: str, what: str) -> str:
+        return f"{self.prefix}:{self.tag(self.partition_of(stream))}:s:{stream}:{what}"
+
+    def events(self, stream: str) -> str:
+        """The Redis Stream holding a stream's events; entry id ``<version>-0``."""
+        return self._stream_key(stream, "events")
+
+    def head(self, stream: str) -> str:
+        """The hash of a stream's last event (the chain head)."""
+        return self._stream_key(stream, "head")
+
+    def idempotency(self, stream: str) -> str:
+        """Hash: Idempotency-Key -> fingerprint and first answer, for writes to a stream."""
+        return self._stream_key(stream, "idem")
+
+    def streams(self, partition: int) -> str:
+        """Set of the streams that live in a partition."""
+        return f"{self.prefix}:{self.tag(partition)}:streams"
+
+    def unprojected(self, partition: int) -> str:
+        """Sorted set: stream -> time (ms) of its oldest event the tracker has not projected."""
+        return f"{self.prefix}:{self.tag(partition)}:unprojected"
+
+    def append_keys(self, stream: str) -> list[str]:
+        """The keys the append script touches, in its KEYS order."""
+        p = self.partition_of(stream)
+        return [self.events(stream), self.head(stream), self.idempotency(stream),
+                self.streams(p), self.unprojected(p)]

@@ -1,0 +1,197 @@
+"""Pure folds of a stream's events: a unit's plan and reports, and the national reporting windows."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import fiscal
+from .events import GENESIS_HASH, Event
+
+
+@dataclass
+class Item:
+    """A plan item as it stands after the events folded so far."""
+
+    item_id: str
+    details: dict                 # ItemDetailsSchema fields, JSON-native
+    budgets: dict                 # "2564" -> "50000.00"
+    added_version: int
+    removed: bool = False
+    removed_version: int | None = None
+
+    def scheduled_in(self, fiscal_year: int) -> bool:
+        """Whether the item runs in a fiscal year."""
+        return fiscal_year in self.details["fiscal_years"]
+
+
+@dataclass
+class Report:
+    """A round's report: the latest version of its entries, and its history in counts."""
+
+    fiscal_year: int
+    round: int
+    entries: list
+    note: str | None
+    first_version: int
+    first_submitted_at: str
+    late: bool
+    under_exception: bool
+    version: int                  # stream version of the latest submission or amendment
+    submitted_at: str             # recorded_at of that latest one
+    amendments: int = 0
+    review: dict | None = None    # latest review of ``version``, if any
+
+
+@dataclass
+class UnitState:
+    """Everything known about a unit after folding its stream up to ``version``."""
+
+    stream: str
+    version: int = 0
+    head_hash: str = GENESIS_HASH
+    plan: dict | None = None      # {"title", "first_fiscal_year", "last_fiscal_year", "framework"}
+    items: dict = field(default_factory=dict)       # item_id -> Item, in order added
+    reports: dict = field(default_factory=dict)     # (fiscal_year, round) -> Report
+    exceptions: dict = field(default_factory=dict)  # (fiscal_year, round) -> list of payload + at/by
+    reminders: list = field(default_factory=list)
+
+    def active_items(self, fiscal_year: int | None = None) -> list[Item]:
+        """Items not removed, optionally only those scheduled in a fiscal year."""
+        return [i for i in self.items.values()
+                if not i.removed and (fiscal_year is None or i.scheduled_in(fiscal_year))]
+
+    def exception_open(self, fiscal_year: int, round_: int, now: datetime) -> dict | None:
+        """The exception for the round that is still open at ``now``, latest expiry first."""
+        open_ = [e for e in self.exceptions.get((fiscal_year, round_), [])
+                 if fiscal.parse_instant(e["until"]) >= now]
+        return max(open_, key=lambda e: fiscal.parse_instant(e["until"])) if open_ else None
+
+
+_APPLY = {}
+
+
+def _on(type_):
+    def register(fn):
+        _APPLY[type_] = fn
+        return fn
+    return register
+
+
+@_on("PlanDeclared")
+@_on("PlanPeriodChanged")
+def _plan(state: UnitState, e: Event) -> None:
+    p = e.payload
+    state.plan = {k: p[k] for k in ("title", "first_fiscal_year", "last_fiscal_year", "framework")}
+
+
+@_on("ItemAdded")
+def _item_added(state: UnitState, e: Event) -> None:
+    p = dict(e.payload)
+    item_id, budgets = p.pop("item_id"), p.pop("budgets")
+    state.items[item_id] = Item(item_id, p, dict(budgets), e.version)
+
+
+@_on("ItemEdited")
+def _item_edited(state: UnitState, e: Event) -> None:
+    item = state.items[e.payload["item_id"]]
+    changes = e.payload["changes"]
+    item.details.update(changes)
+    if "fiscal_years" in changes:
+        years = {str(y) for y in changes["fiscal_years"]}
+        item.budgets = {y: item.budgets.get(y, "0.00") for y in sorted(years)}
+
+
+@_on("ItemBudgetChanged")
+def _budget(state: UnitState, e: Event) -> None:
+    state.items[e.payload["item_id"]].budgets[str(e.payload["fiscal_year"])] = e.payload["amount"]
+
+
+@_on("ItemRemoved")
+def _removed(state: UnitState, e: Event) -> None:
+    item = state.items[e.payload["item_id"]]
+    item.removed, item.removed_version = True, e.version
+
+
+@_on("ReportSubmitted")
+@_on("ReportAmended")
+def _report(state: UnitState, e: Event) -> None:
+    p = e.payload
+    key = (p["fiscal_year"], p["round"])
+    previous = state.reports.get(key)
+    if previous is None:
+        state.reports[key] = Report(p["fiscal_year"], p["round"], p["entries"], p.get("note"), e.version,
+                                    e.recorded_at, p["late"], p["under_exception"], e.version, e.recorded_at)
+    else:
+        previous.entries, previous.note = p["entries"], p.get("note")
+        previous.version, previous.submitted_at = e.version, e.recorded_at
+        previous.amendments = p.get("amendment", previous.amendments + 1)
+        previous.review = None
+
+
+@_on("ReportReviewed")
+def _reviewed(state: UnitState, e: Event) -> None:
+    p = e.payload
+    state.reports[(p["fiscal_year"], p["round"])].review = {
+        "decision": p["decision"], "comment": p.get("comment"), "report_version": p["report_version"],
+        "at": e.recorded_at, "by": e.actor, "version": e.version}
+
+
+@_on("ReminderSent")
+def _reminder(state: UnitState, e: Event) -> None:
+    state.reminders.append({**e.payload, "at": e.recorded_at, "by": e.actor, "version": e.version})
+
+
+@_on("ReportingExceptionGranted")
+def _exception(state: UnitState, e: Event) -> None:
+    p = e.payload
+    state.exceptions.setdefault((p["fiscal_year"], p["round"]), []).append(
+        {**p, "at": e.recorded_at, "by": e.actor, "version": e.version})
+
+
+def apply(state: UnitState, event: Event) -> UnitState:
+    """Fold one event into a unit's state (in place), checking it follows on."""
+    if event.version != state.version + 1 or event.prev_hash != state.head_hash:
+        raise ValueError(f"event {event.event_id} at version {event.version} does not follow "
+                         f"version {state.version} of stream {state.stream}")
+    handler = _APPLY.get(event.type)
+    if handler is None:
+        raise ValueError(f"a unit stream cannot hold {event.type} events")
+    handler(state, event)
+    state.version, state.head_hash = event.version, event.hash
+    return state
+
+
+def fold(stream: str, events) -> UnitState:
+    """A unit's state after all of ``events``, from nothing."""
+    state = UnitState(stream)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+@dataclass
+class WindowsState:
+    """The reporting windows NACC has set, by (fiscal_year, round); later sets replace earlier ones."""
+
+    version: int = 0
+    head_hash: str = GENESIS_HASH
+    windows: dict = field(default_factory=dict)
+
+    def window(self, fiscal_year: int, round_: int, grace_days: int) -> fiscal.Window:
+        """The window in force for a round: NACC's if set, else the default one."""
+        p = self.windows.get((fiscal_year, round_))
+        if p is None:
+            return fiscal.default_window(fiscal_year, round_, grace_days)
+        return fiscal.Window(fiscal_year, round_, fiscal.parse_instant(p["opens_at"]),
+                             fiscal.parse_instant(p["due_at"]), fiscal.parse_instant(p["locks_at"]), True)
+
+
+def fold_windows(events) -> WindowsState:
+    """The national reporting calendar after all of ``events``."""
+    state = WindowsState()
+    for e in events:
+        if e.type != "ReportingWindowSet":
+            raise ValueError(f"the windows stream cannot hold {e.type} events")
+        state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
+        state.version, state.head_hash = e.version, e.hash
+    return state

@@ -1,0 +1,305 @@
+"""Marshmallow fields and the payload schema of every event type, by schema version."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from . import fiscal
+
+KINDS = ("project", "activity", "measure", "guideline")
+TARGET_GROUPS = ("executives", "council_members", "staff", "children_youth", "citizens",
+                 "schools", "government_agencies", "state_enterprises", "private_sector")
+STATUSES = ("not_started", "in_progress", "completed", "not_feasible")
+REASONS = ("no_budget", "policy_changed", "insufficient_staff", "other")
+DECISIONS = ("accepted", "returned")
+
+MONEY_MAX = Decimal("1000000000000")      # one trillion baht: far above any unit's budget
+_MONEY_TEXT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Money(fields.Field):
+    """Baht, >= 0 with at most 2 decimals, from a JSON string or number; loads as Decimal, dumps as ``"50000.00"``."""
+
+    default_error_messages = {
+        "invalid": "Not a valid amount of baht: send a string like \"50000.00\" (at most 2 decimals, not negative).",
+        "too_large": "Amount is too large (the limit is 1,000,000,000,000 baht).",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float):
+            value = repr(value)           # the shortest text that reads back as this float
+        if isinstance(value, (int, Decimal)):
+            value = str(value)
+        if not isinstance(value, str) or not _MONEY_TEXT.match(value):
+            raise self.make_error("invalid")
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise self.make_error("invalid") from None
+        if amount >= MONEY_MAX:
+            raise self.make_error("too_large")
+        return amount
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else money_text(value)
+
+
+def money_text(amount) -> str:
+    """The stored and returned form of an amount: two decimals, no exponent."""
+    return f"{Decimal(amount).quantize(Decimal('0.01')):f}"
+
+
+class Text(fields.String):
+    """UTF-8 text stored exactly as sent, NFC-normalised; no control characters but tab and newlines."""
+
+    default_error_messages = {
+        "blank": "Must not be blank.",
+        "encoding": "Text must be valid Unicode (no lone surrogates).",
+        "control": "Text must not contain control characters.",
+    }
+
+    def __init__(self, *args, max_length: int = 5000, blank: bool = True, **kwargs):
+        validators = list(kwargs.pop("validate", []) or [])
+        validators.append(validate.Length(max=max_length))
+        super().__init__(*args, validate=validators, **kwargs)
+        self.allow_blank = blank
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("encoding") from None
+        if _CONTROL.search(text):
+            raise self.make_error("control")
+        text = unicodedata.normalize("NFC", text)
+        if not self.allow_blank and not text.strip():
+            raise self.make_error("blank")
+        return text
+
+
+def Reason(**kwargs) -> Text:
+    """The reason every plan change must carry."""
+    return Text(required=True, blank=False, max_length=2000, **kwargs)
+
+
+def FiscalYear(**kwargs) -> fields.Integer:
+    """A Buddhist Era fiscal year."""
+    return fields.Integer(strict=True, validate=validate.Range(fiscal.MIN_FISCAL_YEAR, fiscal.MAX_FISCAL_YEAR),
+                          **kwargs)
+
+
+def Round(**kwargs) -> fields.Integer:
+    """A reporting round: 6 or 12."""
+    return fields.Integer(strict=True, validate=validate.OneOf(fiscal.ROUNDS), **kwargs)
+
+
+class Instant(fields.Field):
+    """An ISO-8601 instant with an offset; loads as an aware datetime, dumps in Bangkok time."""
+
+    default_error_messages = {"invalid": "Not an ISO-8601 date-time with a time zone offset "
+                                         "(e.g. \"2021-04-30T23:59:59+07:00\")."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            instant = fiscal.parse_instant(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if not 1900 <= instant.year <= 2200:
+            raise self.make_error("invalid")
+        return instant
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else fiscal.bangkok_iso(value)
+
+
+def _fiscal_year_key(value) -> None:
+    if not (isinstance(value, str) and value.isdigit() and len(value) == 4
+            and fiscal.MIN_FISCAL_YEAR <= int(value) <= fiscal.MAX_FISCAL_YEAR):
+        raise ValidationError("Keys are BE fiscal years such as \"2564\".")
+
+
+Budgets = lambda **kw: fields.Dict(keys=fields.String(validate=_fiscal_year_key), values=Money(required=True), **kw)  # noqa: E731
+
+
+class ItemDetailsSchema(Schema):
+    """The describable fields of a plan item (everything but its id and budgets)."""
+
+    name = Text(required=True, blank=False, max_length=500)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    dimension = fields.Integer(required=True, strict=True, validate=validate.Range(1, 99))
+    sub_dimension = fields.String(required=True, validate=validate.Regexp(r"^\d{1,2}\.\d{1,2}$"))
+    fiscal_years = fields.List(FiscalYear(), required=True, validate=validate.Length(min=1, max=20))
+    responsible = Text(max_length=500)
+    objectives = Text()
+    target_groups = fields.List(fields.String(validate=validate.OneOf(TARGET_GROUPS)),
+                                validate=validate.Length(max=len(TARGET_GROUPS)))
+    indicators = Text()
+    targets = Text()
+    remarks = Text()
+
+    @validates_schema
+    def _unique_lists(self, data, **kwargs):
+        for name in ("fiscal_years", "target_groups"):
+            values = data.get(name)
+            if values is not None and len(set(values)) != len(values):
+                raise ValidationError("Each value may appear only once.", name)
+
+
+class ReportEntrySchema(Schema):
+    """One plan item's line in a report."""
+
+    item_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    reason = fields.String(allow_none=True, validate=validate.OneOf(REASONS))
+    reason_text = Text(allow_none=True, max_length=2000)
+    budget_planned = Money(allow_none=True)
+    budget_ordinance = Money(allow_none=True)
+    spent = Money(allow_none=True)
+    outputs = Text()
+    outcomes = Text()
+    problems = Text()
+    suggestions = Text()
+
+    @validates_schema
+    def _reason_rules(self, data, **kwargs):
+        if data.get("status") == "not_feasible":
+            if not data.get("reason"):
+                raise ValidationError("An item that cannot be done needs a reason "
+                                      f"({', '.join(REASONS)}).", "reason")
+            if data["reason"] == "other" and not (data.get("reason_text") or "").strip():
+                raise ValidationError("Reason 'other' needs reason_text.", "reason_text")
+        elif data.get("reason"):
+            raise ValidationError("A reason is given only for status not_feasible.", "reason")
+
+
+# ---- event payloads: (type, schema_version) -> schema ------------------------------------
+
+class PlanDeclaredV1(Schema):
+    """PlanDeclared v1: a unit declares its plan for a cycle."""
+
+    title = Text(required=True, blank=False, max_length=500)
+    first_fiscal_year = FiscalYear(required=True)
+    last_fiscal_year = FiscalYear(required=True)
+    framework = fields.String(required=True)
+
+
+class PlanPeriodChangedV1(PlanDeclaredV1):
+    """PlanPeriodChanged v1: the plan's title or years change."""
+
+    reason = Text(allow_none=True, max_length=2000)
+
+
+class ItemAddedV1(ItemDetailsSchema):
+    """ItemAdded v1: an item joins the plan, with a budget for each of its years."""
+
+    item_id = fields.String(required=True)
+    budgets = Budgets(required=True)
+
+
+class ItemEditedV1(Schema):
+    """ItemEdited v1: some details of an item change (new values only; old ones are in the history)."""
+
+    item_id = fields.String(required=True)
+    changes = fields.Nested(lambda: ItemDetailsSchema(partial=True), required=True)
+    reason = Reason()
+
+
+class ItemBudgetChangedV1(Schema):
+    """ItemBudgetChanged v1: one fiscal year's budget of an item is raised or lowered."""
+
+    item_id = fields.String(required=True)
+    fiscal_year = FiscalYear(required=True)
+    amount = Money(required=True)
+    reason = Reason()
+
+
+class ItemRemovedV1(Schema):
+    """ItemRemoved v1: an item leaves the plan (it stays in the history)."""
+
+    item_id = fields.String(required=True)
+    reason = Reason()
+
+
+class ReportSubmittedV1(Schema):
+    """ReportSubmitted v1: a unit's first report for a fiscal year and round."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    entries = fields.List(fields.Nested(ReportEntrySchema), required=True)
+    note = Text(allow_none=True)
+    late = fields.Boolean(required=True)
+    due_at = Instant(required=True)
+    locks_at = Instant(required=True)
+    under_exception = fields.Boolean(required=True)
+
+
+class ReportAmendedV1(ReportSubmittedV1):
+    """ReportAmended v1: a correction of the round's report; ``amendment`` counts from 1."""
+
+    amendment = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class ReportReviewedV1(Schema):
+    """ReportReviewed v1: a supervisor accepts or returns the round's latest report."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    comment = Text(allow_none=True, max_length=5000)
+    report_version = fields.Integer(required=True, strict=True)
+
+
+class ReminderSentV1(Schema):
+    """ReminderSent v1: a supervisor or NACC chases the unit for a round."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    message = Text(required=True, blank=False, max_length=5000)
+
+
+class ReportingExceptionGrantedV1(Schema):
+    """ReportingExceptionGranted v1: the round reopens for this unit until ``until``."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    until = Instant(required=True)
+    reason = Reason()
+
+
+class ReportingWindowSetV1(Schema):
+    """ReportingWindowSet v1 (stream ``windows``): NACC sets a round's dates."""
+
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    opens_at = Instant(required=True)
+    due_at = Instant(required=True)
+    locks_at = Instant(required=True)
+
+
+PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
+    ("PlanDeclared", 1): PlanDeclaredV1,
+    ("PlanPeriodChanged", 1): PlanPeriodChangedV1,
+    ("ItemAdded", 1): ItemAddedV1,
+    ("ItemEdited", 1): ItemEditedV1,
+    ("ItemBudgetChanged", 1): ItemBudgetChangedV1,
+    ("ItemRemoved", 1): ItemRemovedV1,
+    ("ReportSubmitted", 1): ReportSubmittedV1,
+    ("ReportAmended", 1): ReportAmendedV1,
+    ("ReportReviewed", 1): ReportReviewedV1,
+    ("ReminderSent", 1): ReminderSentV1,
+    ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
+    ("ReportingWindowSet", 1): ReportingWindowSetV1,
+}
+
+CURRENT_SCHEMA_VERSION: dict[str, int] = {}
+for (_type, _version) in PAYLOAD_SCHEMAS:
+    CURRENT_SCHEMA_VERSION[_type] = max(_version, CURRENT_SCHEMA_VERSION.get(_type, 0))

@@ -1,0 +1,164 @@
+"""Flask pieces both services share: exact JSON parsing, API.md's error shape, health endpoints."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from decimal import Decimal
+
+import flask_smorest
+import redis as redis_lib
+from flask import Flask, current_app, g, jsonify, request
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+
+from .errors import NccError
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class ExactJSONParser(FlaskParser):
+    """webargs' Flask parser, reading JSON numbers with a fraction as Decimal (money is never a float)
+    and refusing NaN and Infinity."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return webargs_core.missing
+        try:
+            text = req.get_data(cache=True).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError(f"body is not UTF-8: {exc.reason}", "", exc.start) from None
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        flask_smorest.abort(400, message=f"The body is not valid JSON: {error}")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with the exact JSON parser."""
+
+    ARGUMENTS_PARSER = ExactJSONParser()
+
+
+def _first_reason(errors, path: str = "") -> str:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if key == "json" and not path:
+                return _first_reason(value, "")
+            return _first_reason(value, f"{path}.{key}" if path else str(key))
+    if isinstance(errors, list) and errors:
+        return f"{path}: {errors[0]}" if path else str(errors[0])
+    return path
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api whose every error body carries a ``message``, as API.md asks."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        if "message" not in payload:
+            if "errors" in payload:
+                payload["message"] = "The request is not valid: " + _first_reason(payload["errors"])
+            else:
+                payload["message"] = error.description or error.name
+        return payload, code, headers
+
+
+def error_body(code: int, message: str, errors: dict | None = None, **extra) -> dict:
+    """API.md's error shape."""
+    from http import HTTPStatus
+    body = {"code": code, "status": HTTPStatus(code).phrase, "message": message}
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+def _ncc_error(error: NccError):
+    body = error_body(error.status, error.message, error.errors, **error.extra)
+    response = jsonify(body)
+    response.status_code = error.status
+    if "current_version" in error.extra:
+        response.headers["ETag"] = f'"{error.extra["current_version"]}"'
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _redis_down(error: redis_lib.RedisError):
+    log.warning("redis unavailable: %r", error)
+    response = jsonify(error_body(503, "the event store cannot be reached; nothing was written, try again"))
+    response.status_code = 503
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def _unexpected(error: Exception):
+    if isinstance(error, HTTPException):
+        return current_app.extensions["ncc_api"].handle_http_exception(error)
+    log.exception("unhandled error")
+    response = jsonify(error_body(500, "an unexpected error occurred; it has been logged"))
+    response.status_code = 500
+    return response
+
+
+def _require_json():
+    if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX) and not request.is_json:
+        raise UnsupportedMediaType(f"send the body as JSON with Content-Type: application/json "
+                                   f"(got {request.mimetype or 'no content type'})")
+
+
+def _request_id():
+    g.request_id = (request.headers.get("X-Request-Id") or "")[:64] or uuid.uuid4().hex
+
+
+def _echo_request_id(response):
+    response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
+    return response
+
+
+def make_api(app: Flask, title: str, description: str) -> Api:
+    """Configure OpenAPI (``/api/v1/openapi.json``, docs at ``/api/v1/docs``) and error handling."""
+    app.config.setdefault("API_TITLE", title)
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    app.config.setdefault("API_SPEC_OPTIONS", {"info": {"description": description}})
+    app.json.ensure_ascii = False     # Thai text comes back as Thai, not \u escapes
+    api = Api(app)
+    app.extensions["ncc_api"] = api
+    app.register_error_handler(NccError, _ncc_error)
+    app.register_error_handler(redis_lib.RedisError, _redis_down)
+    app.register_error_handler(Exception, _unexpected)
+    app.before_request(_request_id)
+    app.before_request(_require_json)
+    app.after_request(_echo_request_id)
+    return api
+
+
+def add_health(app: Flask, ping) -> None:
+    """``/healthz`` (the process answers) and ``/readyz`` (its Redis answers, else 503)."""
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            ping()
+        except redis_lib.RedisError as exc:
+            response = jsonify(error_body(503, f"redis is not reachable: {type(exc).__name__}"))
+            response.status_code = 503
+            return response
+        return {"status": "ready"}

