@@ -21,7 +21,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _no_constants(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
 
 
 class ExactJSONParser(FlaskParser):
@@ -31,13 +31,12 @@ class ExactJSONParser(FlaskParser):
     def _raw_load_json(self, req):
         if not is_json_request(req):
             return webargs_core.missing
-        try:
-            text = req.get_data(cache=True).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(f"body is not UTF-8: {exc.reason}", "", exc.start) from None
+        text = req.get_data(cache=True).decode("utf-8")     # UnicodeDecodeError: webargs answers 400
         return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        if isinstance(error, UnicodeDecodeError):
+            flask_smorest.abort(400, message=f"The body is not valid JSON: it is not UTF-8 ({error.reason})")
         flask_smorest.abort(400, message=f"The body is not valid JSON: {error}")
 
 
