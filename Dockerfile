@@ -1,0 +1,11 @@
+# One image for every service; the command chooses which (see docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+RUN pip install --no-cache-dir .
+ENV PYTHONUNBUFFERED=1
+USER nobody
+EXPOSE 8000 8001
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "services.submission.app:create_app()"]

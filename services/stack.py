@@ -1,0 +1,87 @@
+"""Run the whole system on one machine: an embedded Redis (unless REDIS_URL is set) and every service.
+
+``scripts/run`` calls this. Data stays under NCC_DATA_DIR (default ./var); Ctrl-C stops everything.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import from_env
+from shared.embedded import EmbeddedRedis
+
+
+@dataclass(frozen=True)
+class Service:
+    """A child process of the stack."""
+
+    name: str
+    argv: list
+
+
+def services(env: dict) -> list[Service]:
+    """The processes to run, from the environment (ports, worker counts)."""
+    python = sys.executable
+    host = env.get("NCC_HOST", "127.0.0.1")
+    gunicorn = [python, "-m", "gunicorn", "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4",
+                "--access-logfile", "-", "--graceful-timeout", "5"]
+    return [
+        Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",
+                                          "services.submission.app:create_app()"]),
+    ]
+
+
+def main() -> int:
+    """Start Redis and the services, print where they are, wait; stop all on Ctrl-C or when one dies."""
+    env = dict(os.environ)
+    data_dir = Path(env.get("NCC_DATA_DIR", "var")).resolve()
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(data_dir / "redis", int(env.get("NCC_REDIS_PORT", "6380"))).start()
+        env["REDIS_URL"] = redis_server.url
+        print(f"embedded redis-server on {redis_server.url}, data in {redis_server.data_dir} (AOF, fsync always)")
+    settings = from_env(env)
+    children = []
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for service in services(env):
+            children.append((service, subprocess.Popen(service.argv, env=env, start_new_session=True)))
+        port = env.get("NCC_SUBMISSION_PORT", "8000")
+        print(f"submission API  http://127.0.0.1:{port}/api/v1/docs   (redis: {settings.redis_url})")
+        print("until sign-in exists, writes name their actor: -H 'X-Actor: unit:3100100'")
+        print("Ctrl-C stops everything; data is kept for the next start.")
+        while not stopping:
+            for service, proc in children:
+                if proc.poll() is not None:
+                    print(f"{service.name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        for _service, proc in children:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _service, proc in children:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if redis_server:
+            redis_server.stop()
+    failed = [s.name for s, p in children if p.returncode not in (0, -signal.SIGTERM)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
