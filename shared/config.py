@@ -26,7 +26,8 @@ class Settings:
     lock_grace_days: int = 15       # default lock = due date + this many days
     tracker_queue: str = "tracker"
     max_body_bytes: int = 1024 * 1024
-    append_retries: int = 5         # re-decide this many times when another writer got in first
+    append_retries: int = 10        # re-decisions after losing a race; each loss is another writer's success,
+                                    # so N concurrent writers on one unit always land with N-1 retries
     framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
     extra: dict = field(default_factory=dict)
 

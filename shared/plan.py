@@ -1,7 +1,7 @@
 """Pure folds of a stream's events: a unit's plan and reports, and the national reporting windows."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from . import fiscal
@@ -186,12 +186,58 @@ class WindowsState:
                              fiscal.parse_instant(p["due_at"]), fiscal.parse_instant(p["locks_at"]), True)
 
 
-def fold_windows(events) -> WindowsState:
-    """The national reporting calendar after all of ``events``."""
-    state = WindowsState()
+def fold_windows(events, state: WindowsState | None = None) -> WindowsState:
+    """The national reporting calendar after ``events`` (folded onto ``state``, or from nothing)."""
+    state = state or WindowsState()
     for e in events:
+        if e.version != state.version + 1 or e.prev_hash != state.head_hash:
+            raise ValueError(f"event {e.event_id} at version {e.version} does not follow version "
+                             f"{state.version} of the windows stream")
         if e.type != "ReportingWindowSet":
             raise ValueError(f"the windows stream cannot hold {e.type} events")
         state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
         state.version, state.head_hash = e.version, e.hash
     return state
+
+
+def _round_key(key: tuple) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+def _key_round(text: str) -> tuple:
+    fy, round_ = text.split(":")
+    return int(fy), int(round_)
+
+
+def state_to_dict(state: UnitState) -> dict:
+    """A unit's state as JSON-native data (the tracker's snapshot); ``state_from_dict`` reads it back."""
+    return {
+        "stream": state.stream, "version": state.version, "head_hash": state.head_hash, "plan": state.plan,
+        "items": [asdict(i) for i in state.items.values()],
+        "reports": {_round_key(k): asdict(r) for k, r in state.reports.items()},
+        "exceptions": {_round_key(k): v for k, v in state.exceptions.items()},
+        "reminders": state.reminders,
+    }
+
+
+def state_from_dict(data: dict) -> UnitState:
+    """The inverse of ``state_to_dict``."""
+    return UnitState(
+        stream=data["stream"], version=data["version"], head_hash=data["head_hash"], plan=data["plan"],
+        items={i["item_id"]: Item(**i) for i in data["items"]},
+        reports={_key_round(k): Report(**r) for k, r in data["reports"].items()},
+        exceptions={_key_round(k): v for k, v in data["exceptions"].items()},
+        reminders=data["reminders"],
+    )
+
+
+def windows_to_dict(state: WindowsState) -> dict:
+    """The windows state as JSON-native data."""
+    return {"version": state.version, "head_hash": state.head_hash,
+            "windows": {_round_key(k): v for k, v in state.windows.items()}}
+
+
+def windows_from_dict(data: dict) -> WindowsState:
+    """The inverse of ``windows_to_dict``."""
+    return WindowsState(data["version"], data["head_hash"],
+                        {_key_round(k): v for k, v in data["windows"].items()})

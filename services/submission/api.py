@@ -13,7 +13,7 @@ from shared.keys import WINDOWS_STREAM
 from shared.web import Blueprint
 
 from . import handlers
-from .access import authorize, check_unit_code
+from shared.identity import authorize, check_unit_code
 from .schemas import (BudgetRequest, ExceptionRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
                       ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
 from .service import fingerprint

@@ -11,7 +11,7 @@ from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
 from shared.web import add_health, make_api
 
-from .access import actor_from_header
+from shared.identity import actor_from_header
 from .service import Nudger, SubmissionService
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.errors import ForbiddenError, NotFoundError, UnauthenticatedError
+from .errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
 ROLES = ("unit", "supervisor", "nacc", "auditor", "operator")
 UNIT_CODE = re.compile(r"^\d{7}$")
