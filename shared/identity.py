@@ -63,3 +63,29 @@ def authorize(actor: Actor, action: str, unit: str | None = None) -> None:
         raise ForbiddenError(f"role {actor.role} may not do this (allowed: {', '.join(allowed)})")
     if actor.role == "unit" and unit is not None and actor.username != unit:
         raise ForbiddenError(f"unit {actor.username} may only change its own plan and reports")
+
+
+# Read actions -> roles that may read; "unit" reads only its own, "supervisor" only its units.
+READ_POLICY = {
+    "unit_status": ("unit", "supervisor", "nacc", "auditor"),
+    "unit_audit": ("unit", "supervisor", "nacc", "auditor"),
+    "overview": ("supervisor", "nacc", "auditor"),
+    "compliance": ("nacc", "auditor"),
+    "export": ("supervisor", "nacc", "auditor"),
+    "lag": ("nacc", "auditor", "operator"),
+}
+
+
+def authorize_read(actor: Actor, action: str, *, unit: str | None = None, supervised=None,
+                   supervisor: str | None = None) -> None:
+    """403 unless the actor may read: by role, then by scope (own unit, own supervised units, own overview)."""
+    allowed = READ_POLICY[action]
+    if actor.role not in allowed:
+        raise ForbiddenError(f"role {actor.role} may not read this (allowed: {', '.join(allowed)})")
+    if actor.role == "unit" and unit is not None and actor.username != unit:
+        raise ForbiddenError(f"unit {actor.username} may only read its own status and history")
+    if actor.role == "supervisor":
+        if supervisor is not None and actor.username != supervisor:
+            raise ForbiddenError("a supervisor may only read its own overview")
+        if unit is not None and unit not in (supervised or ()):
+            raise ForbiddenError(f"unit {unit} is not among the units supervisor {actor.username} oversees")

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import zlib
 
-# Streams that are not a unit's: the national reporting calendar.
+# Streams that are not a unit's: the national reporting calendar, and who oversees whom.
 WINDOWS_STREAM = "windows"
+REGISTRY_STREAM = "registry"
+
+
+def is_unit_stream(stream: str) -> bool:
+    """Whether a stream is a unit's (named by its code) rather than a national one."""
+    return stream not in (WINDOWS_STREAM, REGISTRY_STREAM)
 
 
 class Keys:
@@ -49,6 +55,26 @@ class Keys:
     def unprojected(self, partition: int) -> str:
         """Sorted set: stream -> time (ms) of its oldest event the tracker has not projected."""
         return f"{self.prefix}:{self.tag(partition)}:unprojected"
+
+    def read_model(self, stream: str) -> str:
+        """Hash: the tracker's ``checkpoint`` (last projected version) and ``snapshot`` (the folded state)."""
+        return self._stream_key(stream, "rm")
+
+    def audit(self, stream: str) -> str:
+        """List: the stream's audit entries; index i is the event at version i + 1."""
+        return self._stream_key(stream, "audit")
+
+    def rounds(self, partition: int, fiscal_year: int, round_: int) -> str:
+        """Hash: unit -> its facts for one fiscal year and round (the rollups' input)."""
+        return f"{self.prefix}:{self.tag(partition)}:rounds:{fiscal_year}:{round_}"
+
+    def parked(self, partition: int) -> str:
+        """Hash: stream -> why its projection stopped (the version and the error)."""
+        return f"{self.prefix}:{self.tag(partition)}:parked"
+
+    def nudge_flag(self, stream: str) -> str:
+        """String on RQ's Redis: a projection job for the stream is queued (coalesces nudges)."""
+        return f"{self.prefix}:nudge:{stream}"
 
     def append_keys(self, stream: str) -> list[str]:
         """The keys the append script touches, in its KEYS order."""

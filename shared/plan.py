@@ -241,3 +241,91 @@ def windows_from_dict(data: dict) -> WindowsState:
     """The inverse of ``windows_to_dict``."""
     return WindowsState(data["version"], data["head_hash"],
                         {_key_round(k): v for k, v in data["windows"].items()})
+
+
+@dataclass
+class RegistryState:
+    """Who oversees which units, after the registry stream's events."""
+
+    version: int = 0
+    head_hash: str = GENESIS_HASH
+    supervisors: dict = field(default_factory=dict)   # username -> sorted list of unit codes
+
+    def units_of(self, supervisor: str) -> list[str] | None:
+        """The units a supervisor oversees (None: no such supervisor)."""
+        return self.supervisors.get(supervisor)
+
+    def supervises(self, supervisor: str, unit: str) -> bool:
+        """Whether ``unit`` is among the supervisor's units."""
+        return unit in self.supervisors.get(supervisor, ())
+
+
+def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
+    """The registry after ``events`` (folded onto ``state``, or from nothing)."""
+    state = state or RegistryState()
+    for e in events:
+        if e.version != state.version + 1 or e.prev_hash != state.head_hash:
+            raise ValueError(f"event {e.event_id} at version {e.version} does not follow version "
+                             f"{state.version} of the registry stream")
+        units = set(state.supervisors.get(e.payload["supervisor"], []))
+        if e.type == "SupervisorAssigned":
+            units |= set(e.payload["units"])
+        elif e.type == "SupervisorUnassigned":
+            units -= set(e.payload["units"])
+        else:
+            raise ValueError(f"the registry stream cannot hold {e.type} events")
+        state.supervisors[e.payload["supervisor"]] = sorted(units)
+        state.version, state.head_hash = e.version, e.hash
+    return state
+
+
+def registry_to_dict(state: RegistryState) -> dict:
+    """The registry as JSON-native data."""
+    return {"version": state.version, "head_hash": state.head_hash, "supervisors": state.supervisors}
+
+
+def registry_from_dict(data: dict) -> RegistryState:
+    """The inverse of ``registry_to_dict``."""
+    return RegistryState(data["version"], data["head_hash"], data["supervisors"])
+
+
+def empty_state(stream: str):
+    """The state of a stream before its first event: a unit's, the windows' or the registry's."""
+    from .keys import REGISTRY_STREAM, WINDOWS_STREAM
+    if stream == WINDOWS_STREAM:
+        return WindowsState()
+    if stream == REGISTRY_STREAM:
+        return RegistryState()
+    return UnitState(stream)
+
+
+def fold_onto(state, events):
+    """Fold events onto any stream's state (in place where it can) and return it."""
+    if isinstance(state, WindowsState):
+        return fold_windows(events, state)
+    if isinstance(state, RegistryState):
+        return fold_registry(events, state)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+def to_dict(state) -> dict:
+    """Any stream's state as JSON-native data (the tracker's snapshot)."""
+    if isinstance(state, WindowsState):
+        return windows_to_dict(state)
+    if isinstance(state, RegistryState):
+        return registry_to_dict(state)
+    return state_to_dict(state)
+
+
+def from_dict(stream: str, data: dict | None):
+    """The inverse of ``to_dict``; the empty state for None."""
+    if data is None:
+        return empty_state(stream)
+    state = empty_state(stream)
+    if isinstance(state, WindowsState):
+        return windows_from_dict(data)
+    if isinstance(state, RegistryState):
+        return registry_from_dict(data)
+    return state_from_dict(data)

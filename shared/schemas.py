@@ -285,6 +285,19 @@ class ReportingWindowSetV1(Schema):
     locks_at = Instant(required=True)
 
 
+class SupervisorAssignedV1(Schema):
+    """SupervisorAssigned v1 (stream ``registry``): units put under a supervisory unit's oversight."""
+
+    supervisor = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{1,64}$"))
+    units = fields.List(fields.String(validate=validate.Regexp(r"^\d{7}$")), required=True,
+                        validate=validate.Length(min=1, max=10000))
+    reason = Text(allow_none=True, max_length=2000)
+
+
+class SupervisorUnassignedV1(SupervisorAssignedV1):
+    """SupervisorUnassigned v1 (stream ``registry``): units taken from a supervisory unit."""
+
+
 PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("PlanDeclared", 1): PlanDeclaredV1,
     ("PlanPeriodChanged", 1): PlanPeriodChangedV1,
@@ -298,6 +311,8 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReminderSent", 1): ReminderSentV1,
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
+    ("SupervisorAssigned", 1): SupervisorAssignedV1,
+    ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
 }
 
 CURRENT_SCHEMA_VERSION: dict[str, int] = {}

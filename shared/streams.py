@@ -12,20 +12,24 @@ def entry_id(version: int) -> str:
     return f"{version}-0"
 
 
-def read_events(redis, keys: Keys, stream: str, first: int = 1, last: int | None = None,
-                batch: int = 1000) -> list[Event]:
-    """The events of a stream from version ``first`` to ``last`` (inclusive; None = the end)."""
-    events: list[Event] = []
+def read_entries(redis, keys: Keys, stream: str, first: int = 1, last: int | None = None, batch: int = 1000):
+    """The raw stream entries ``(entry id, value)`` from version ``first`` to ``last`` (None = the end)."""
     start = entry_id(first)
     end = entry_id(last) if last is not None else "+"
     key = keys.events(stream)
     while True:
         chunk = redis.xrange(key, start, end, count=batch)
-        events.extend(decode(fields[b"e"]) for _id, fields in chunk)
+        for entry, fields in chunk:
+            yield entry.decode(), fields.get(b"e")
         if len(chunk) < batch:
-            return events
-        last_id = chunk[-1][0].decode()
-        start = "(" + last_id
+            return
+        start = "(" + chunk[-1][0].decode()
+
+
+def read_events(redis, keys: Keys, stream: str, first: int = 1, last: int | None = None,
+                batch: int = 1000) -> list[Event]:
+    """The events of a stream from version ``first`` to ``last`` (inclusive; None = the end)."""
+    return [decode(raw) for _entry, raw in read_entries(redis, keys, stream, first, last, batch)]
 
 
 def version_of(redis, keys: Keys, stream: str) -> int:

@@ -8,7 +8,7 @@ from typing import Callable
 from shared import fiscal
 from shared.errors import InvalidError, NotFoundError, RuleError
 from shared.framework import FrameworkRegistry
-from shared.plan import Item, UnitState, WindowsState
+from shared.plan import Item, RegistryState, UnitState, WindowsState
 from shared.schemas import money_text
 
 MAX_CYCLE_YEARS = 10
@@ -280,3 +280,25 @@ def set_window(state: WindowsState, fiscal_year: int, round_: int, cmd: dict, ct
     return Decision("ReportingWindowSet", {"fiscal_year": fiscal_year, "round": round_,
                                            "opens_at": fiscal.bangkok_iso(opens), "due_at": fiscal.bangkok_iso(due),
                                            "locks_at": fiscal.bangkok_iso(locks)})
+
+
+# ---- the registry ------------------------------------------------------------------------
+
+def assign_units(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
+    """Put units under a supervisor's oversight (only those not already theirs are recorded)."""
+    current = set(state.units_of(cmd["supervisor"]) or [])
+    new = sorted(set(cmd["units"]) - current)
+    if not new:
+        raise RuleError("no_change", f"supervisor {cmd['supervisor']} already oversees all these units")
+    return Decision("SupervisorAssigned", {"supervisor": cmd["supervisor"], "units": new,
+                                           "reason": cmd.get("reason")})
+
+
+def unassign_units(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
+    """Take units from a supervisor; every unit named must be theirs now."""
+    current = set(state.units_of(cmd["supervisor"]) or [])
+    strangers = sorted(set(cmd["units"]) - current)
+    if strangers:
+        raise RuleError("not_assigned", f"supervisor {cmd['supervisor']} does not oversee {strangers}")
+    return Decision("SupervisorUnassigned", {"supervisor": cmd["supervisor"], "units": sorted(set(cmd["units"])),
+                                             "reason": cmd.get("reason")})

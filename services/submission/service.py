@@ -18,17 +18,13 @@ from shared.errors import (IdempotencyMismatchError, IntegrityError, Preconditio
                            StoreUnavailableError)
 from shared.events import new_event
 from shared.framework import FrameworkRegistry
-from shared.keys import WINDOWS_STREAM, Keys
+from shared.keys import WINDOWS_STREAM, Keys, is_unit_stream
 from shared.streams import idempotency_record, read_events
 
 from .appender import Appender
 from .handlers import Context, Decision
 
 log = logging.getLogger(__name__)
-
-# The tracker's job, named by dotted path: the submission service never imports tracker code.
-TRACKER_JOB = "services.tracker.jobs.project_stream"
-
 
 def _jsonable(value):
     if isinstance(value, Decimal):
@@ -50,21 +46,6 @@ class Outcome:
 
     status: int
     body: dict
-
-
-class Nudger:
-    """Enqueues the tracker's projection job for a stream; a failure is logged, never raised:
-    the append script's 'unprojected' marker lets the tracker's sweep catch what a lost nudge misses."""
-
-    def __init__(self, rq_redis, queue_name: str):
-        from rq import Queue
-        self._queue = Queue(queue_name, connection=rq_redis)
-
-    def __call__(self, stream: str) -> None:
-        try:
-            self._queue.enqueue(TRACKER_JOB, stream, job_timeout=600, result_ttl=0)
-        except redis_lib.RedisError:
-            log.warning("tracker nudge for %s not enqueued; the sweep will pick it up", stream, exc_info=True)
 
 
 class SubmissionService:
@@ -89,10 +70,7 @@ class SubmissionService:
         return Outcome(200, record["answer"])
 
     def _load(self, stream: str):
-        events = read_events(self.redis, self.keys, stream)
-        if stream == WINDOWS_STREAM:
-            return plan_fold.fold_windows(events)
-        return plan_fold.fold(stream, events)
+        return plan_fold.fold_onto(plan_fold.empty_state(stream), read_events(self.redis, self.keys, stream))
 
     def execute(self, stream: str, decide: Callable[..., Decision], *, actor: dict, fp: str,
                 idempotency_key: str = "", if_match: int | None = None, needs_windows: bool = False,
@@ -122,7 +100,7 @@ class SubmissionService:
             event = new_event(stream=stream, version=state.version + 1, type_=decision.type,
                               payload=decision.payload, actor=actor, recorded_at=now,
                               prev_hash=state.head_hash, meta=meta)
-            answer = {"event_id": event.event_id, "unit": None if stream == WINDOWS_STREAM else stream,
+            answer = {"event_id": event.event_id, "unit": stream if is_unit_stream(stream) else None,
                       "stream": stream, "version": event.version, "recorded_at": event.recorded_at,
                       "type": event.type, **decision.answer}
             outcome = self.appender.append(

@@ -1,0 +1,203 @@
+"""The read API of the tracker: status, audit trail, overviews, compliance, exports, projection lag."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, current_app, request
+from marshmallow import Schema, fields, validate
+
+from shared import fiscal
+from shared.errors import NotFoundError
+from shared.identity import authorize_read, check_unit_code
+from shared.schemas import FiscalYear, Instant, Round
+from shared.web import Blueprint
+
+from .queries import export_rows
+
+bp = Blueprint("tracker", __name__, description="Status, audit trails and rollups projected from the event log")
+
+
+def _ctx():
+    ext = current_app.extensions["ncc"]
+    return ext["queries"], ext["clock"](), ext["identify"](request.headers)
+
+
+class AuditQuery(Schema):
+    """Filters and paging of the audit trail."""
+
+    since = Instant()
+    until = Instant()
+    type = fields.String(metadata={"description": "event types, comma-separated"})
+    cursor = fields.Integer(validate=validate.Range(min=1), metadata={"description": "from next_cursor"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+
+
+class RoundQuery(Schema):
+    """Which round; by default the latest one whose window has opened."""
+
+    fiscal_year = FiscalYear()
+    round = Round()
+
+
+class StatusAnswer(Schema):
+    """A unit's status (plan summary and one line per fiscal year and round)."""
+
+    class Meta:
+        unknown = "include"
+
+    unit = fields.String()
+    version = fields.Integer()
+    log_version = fields.Integer()
+    lag = fields.Integer()
+    plan = fields.Dict(allow_none=True)
+    rounds = fields.List(fields.Dict())
+    parked = fields.Dict(allow_none=True)
+    as_of = fields.String()
+
+
+class AuditAnswer(Schema):
+    """A page of the audit trail."""
+
+    entries = fields.List(fields.Dict())
+    next_cursor = fields.String(allow_none=True)
+
+
+class RollupAnswer(Schema):
+    """Counts per state, rates and one row per unit."""
+
+    fiscal_year = fields.Integer()
+    round = fields.Integer()
+    as_of = fields.String()
+    opens_at = fields.String()
+    due_at = fields.String()
+    locks_at = fields.String()
+    expected = fields.Integer()
+    submitted = fields.Integer()
+    on_time = fields.Integer()
+    reporting_rate = fields.Float(allow_none=True)
+    on_time_rate = fields.Float(allow_none=True)
+    counts = fields.Dict()
+    rows = fields.List(fields.Dict())
+    supervisor = fields.String()
+
+
+def _unit_scope(code: str, action: str):
+    queries, now, actor = _ctx()
+    check_unit_code(code)
+    supervised = queries.registry().units_of(actor.username) if actor.role == "supervisor" else None
+    authorize_read(actor, action, unit=code, supervised=supervised)
+    return queries, now
+
+
+@bp.route("/units/<code>/status", methods=["GET"])
+@bp.response(200, StatusAnswer)
+@bp.doc(summary="The unit's status now: plan summary and every round's state")
+def unit_status(code):
+    queries, now = _unit_scope(code, "unit_status")
+    return queries.status(code, now)
+
+
+@bp.route("/units/<code>/audit", methods=["GET"])
+@bp.arguments(AuditQuery, location="query", as_kwargs=True)
+@bp.response(200, AuditAnswer)
+@bp.doc(summary="The unit's audit trail, oldest first, with who, when, what changed (old -> new)")
+def unit_audit(code, since=None, until=None, type=None, cursor=None, limit=100):  # noqa: A002
+    queries, _now = _unit_scope(code, "unit_audit")
+    types = {t.strip() for t in type.split(",") if t.strip()} if type else None
+    return queries.audit(code, since=since, until=until, types=types, cursor=cursor or 1, limit=limit)
+
+
+def _round(queries, now, args):
+    if ("fiscal_year" in args) != ("round" in args):
+        from shared.errors import InvalidError
+        raise InvalidError("give both fiscal_year and round, or neither (the current round)")
+    return (args["fiscal_year"], args["round"]) if "fiscal_year" in args else queries.current_round(now)
+
+
+@bp.route("/supervisors/<username>/overview", methods=["GET"])
+@bp.arguments(RoundQuery, location="query")
+@bp.response(200, RollupAnswer)
+@bp.doc(summary="A supervisor's units for one round: counts per state, rates, one row per unit")
+def supervisor_overview(args, username):
+    queries, now, actor = _ctx()
+    authorize_read(actor, "overview", supervisor=username)
+    units = queries.registry().units_of(username)
+    if units is None:
+        raise NotFoundError(f"no supervisor {username!r}")
+    fy, round_ = _round(queries, now, args)
+    return {**queries.rollup(fy, round_, now, units), "supervisor": username}
+
+
+def _check_round(fiscal_year, round_):
+    if round_ not in fiscal.ROUNDS or not fiscal.MIN_FISCAL_YEAR <= fiscal_year <= fiscal.MAX_FISCAL_YEAR:
+        raise NotFoundError(f"no round {fiscal_year}/{round_}: fiscal years are BE (e.g. 2564), rounds 6 and 12")
+
+
+@bp.route("/rounds/<int:fiscal_year>/<int:round>/compliance", methods=["GET"])
+@bp.response(200, RollupAnswer)
+@bp.doc(summary="Every unit for one round: counts per state, reporting and on-time rates")
+def compliance(fiscal_year, round):  # noqa: A002
+    queries, now, actor = _ctx()
+    _check_round(fiscal_year, round)
+    authorize_read(actor, "compliance")
+    return queries.rollup(fiscal_year, round, now)
+
+
+def _export(fiscal_year, round_):
+    queries, now, actor = _ctx()
+    _check_round(fiscal_year, round_)
+    authorize_read(actor, "export")
+    units = queries.registry().units_of(actor.username) or [] if actor.role == "supervisor" else None
+    return export_rows(queries.rollup(fiscal_year, round_, now, units)), f"compliance-{fiscal_year}-{round_}"
+
+
+@bp.route("/rounds/<int:fiscal_year>/<int:round>/export.csv", methods=["GET"])
+@bp.doc(summary="One row per unit, CSV (UTF-8 with BOM, opens in Excel with Thai intact)",
+        responses={"200": {"description": "CSV", "content": {"text/csv": {}}}})
+def export_csv(fiscal_year, round):  # noqa: A002
+    (header, rows), name = _export(fiscal_year, round)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@bp.route("/rounds/<int:fiscal_year>/<int:round>/export.xlsx", methods=["GET"])
+@bp.doc(summary="One row per unit, a real spreadsheet with Thai headers",
+        responses={"200": {"description": "XLSX", "content": {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+def export_xlsx(fiscal_year, round):  # noqa: A002
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    (header, rows), name = _export(fiscal_year, round)
+    book = Workbook()
+    sheet = book.active
+    sheet.title = f"FY{fiscal_year} R{round}"
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
+    for column, title in zip(sheet.columns, header):
+        sheet.column_dimensions[column[0].column_letter].width = max(12, min(40, len(title)))
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+@bp.route("/lag", methods=["GET"])
+@bp.doc(summary="Projection lag: streams and events not yet projected, oldest waiting, parked streams")
+def lag():
+    queries, now, actor = _ctx()
+    authorize_read(actor, "lag")
+    doc = queries.models.lag()
+    oldest = doc["oldest_unprojected_ms"]
+    doc["oldest_unprojected_age_seconds"] = (
+        None if oldest is None else max(0.0, round(now.timestamp() - oldest / 1000, 3)))
+    return doc

@@ -1,0 +1,37 @@
+"""The tracker read API's app factory: the composition root of the read side."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+import redis as redis_lib
+from flask import Flask
+
+from shared.config import Settings, from_env
+from shared.identity import actor_from_header
+from shared.keys import Keys
+from shared.web import add_health, make_api
+
+from .queries import Queries
+from .store import ReadModels
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings | None = None, *, redis=None, clock: Callable[[], datetime] = _wall_clock,
+               identify=actor_from_header) -> Flask:
+    """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
+    settings = settings or from_env()
+    redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
+    models = ReadModels(redis, Keys(settings.key_prefix, settings.partitions))
+    app = Flask(__name__)
+    app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days), "clock": clock,
+                             "identify": identify, "settings": settings}
+    api = make_api(app, "NACC action plans: tracker",
+                   "Read side: status, audit trails and rollups projected from the event log.")
+    from .api import bp
+    api.register_blueprint(bp, url_prefix="/api/v1")
+    add_health(app, redis.ping)
+    return app

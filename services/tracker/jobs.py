@@ -1,0 +1,141 @@
+"""RQ jobs: project a stream's new events into its read models, and sweep for streams left behind."""
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+import redis as redis_lib
+
+from shared.config import Settings, from_env
+from shared.errors import UnknownSchemaVersionError
+from shared.keys import Keys
+from shared.nudge import Nudger
+from shared.plan import UnitState, fold_onto, from_dict, to_dict
+from shared.events import decode
+from shared.streams import read_entries
+
+from .projector import audit_entry, round_facts
+from .store import ReadModels
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    """Projects streams; every step is one compare-and-set write, so reruns and races change nothing."""
+
+    def __init__(self, redis, settings: Settings, *, rq_redis=None, batch: int = 500):
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix, settings.partitions)
+        self.models = ReadModels(redis, self.keys)
+        self.rq_redis = rq_redis if rq_redis is not None else redis
+        self.batch = batch
+
+    def project(self, stream: str, *, clear_flag: bool = True) -> dict:
+        """Bring a stream's read models up to its log, a batch at a time; park it on a bad event."""
+        if clear_flag:
+            self.rq_redis.delete(self.keys.nudge_flag(stream))
+        applied = 0
+        while True:
+            checkpoint, snapshot = self.models.checkpoint(stream)
+            parked = self.models.parked(stream)
+            if parked and parked["version"] == checkpoint + 1:
+                return {"stream": stream, "applied": applied, "parked": parked}
+            events, bad = self._read(stream, checkpoint + 1, checkpoint + self.batch)
+            if not events and bad is None:
+                return {"stream": stream, "applied": applied, "checkpoint": checkpoint}
+            step = self._fold(stream, snapshot, events)
+            if bad is not None and step["park"] is None:
+                step["park"] = self._park_info(checkpoint + len(events) + 1, bad)
+            status, value = self.models.write(stream, expected=checkpoint, new_checkpoint=step["checkpoint"],
+                                              snapshot=step["snapshot"], audit=step["audit"],
+                                              rounds=step["rounds"], parked=step["park"])
+            if status == -1:
+                raise RuntimeError(f"read model of {stream} is inconsistent at checkpoint {value}; rebuild it")
+            if status == 1:
+                applied += len(step["audit"])
+                if step["park"]:
+                    log.error("stream %s parked at version %s: %s", stream, step["park"]["version"],
+                              step["park"]["error"])
+                    return {"stream": stream, "applied": applied, "parked": step["park"]}
+            # status 0: another worker moved the checkpoint; read again and go on from there
+
+    def _read(self, stream: str, first: int, last: int) -> tuple[list, Exception | None]:
+        """Decode entries one by one up to the first that cannot be read (returned as the error)."""
+        events = []
+        for _entry, raw in read_entries(self.redis, self.keys, stream, first, last):
+            try:
+                events.append(decode(raw))
+            except (UnknownSchemaVersionError, ValueError, KeyError, TypeError) as exc:
+                return events, exc
+        return events, None
+
+    @staticmethod
+    def _park_info(version: int, exc: Exception) -> dict:
+        return {"version": version, "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exception_only(type(exc), exc)[-1].strip()}
+
+    def _fold(self, stream: str, snapshot: dict | None, events: list) -> dict:
+        """Pure part of a step: fold the events onto the snapshot; stop at the first that fails."""
+        state = from_dict(stream, snapshot)
+        is_unit = isinstance(state, UnitState)
+        before = round_facts(state) if is_unit else {}
+        audit, park = [], None
+        for n, e in enumerate(events):
+            try:
+                entry = audit_entry(state, e)
+                state = fold_onto(state, [e])
+            except Exception as exc:  # noqa: BLE001 - a poison event parks its stream only
+                park = self._park_info(e.version, exc)
+                state = fold_onto(from_dict(stream, snapshot), events[:n])   # undo a half-applied event
+                break
+            audit.append(entry)
+        after = round_facts(state) if is_unit else {}
+        rounds = {k: v for k, v in after.items() if before.get(k) != v}
+        rounds.update({k: None for k in before if k not in after})
+        return {"checkpoint": state.version, "snapshot": to_dict(state), "audit": audit,
+                "rounds": rounds, "park": park}
+
+    def sweep(self, nudge=None) -> dict:
+        """Nudge every stream whose log is ahead of its projection and is not parked."""
+        nudge = nudge or Nudger(self.rq_redis, self.keys, self.settings.tracker_queue)
+        found, queued = 0, 0
+        for p in range(self.keys.partitions):
+            parked = {s.decode() for s in self.redis.hkeys(self.keys.parked(p))}
+            for stream in self.redis.zrange(self.keys.unprojected(p), 0, -1):
+                stream = stream.decode()
+                if stream in parked:
+                    continue
+                found += 1
+                queued += bool(nudge(stream))
+        return {"behind": found, "queued": queued}
+
+    def unpark(self, stream: str) -> None:
+        """Let a parked stream be projected again (after a fix), and nudge it."""
+        self.redis.hdel(self.keys.parked(self.keys.partition_of(stream)), stream)
+
+
+_TRACKERS: dict[int, Tracker] = {}
+
+
+def tracker() -> Tracker:
+    """This process's tracker, built from the environment on first use (never at import)."""
+    pid = os.getpid()
+    if pid not in _TRACKERS:
+        settings = from_env()
+        redis = redis_lib.Redis.from_url(settings.redis_url)
+        rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
+        _TRACKERS.clear()
+        _TRACKERS[pid] = Tracker(redis, settings, rq_redis=rq_redis)
+    return _TRACKERS[pid]
+
+
+def project_stream(stream: str) -> dict:
+    """RQ job: project one stream (enqueued by the write side's nudge and by the sweep)."""
+    return tracker().project(stream)
+
+
+def sweep() -> dict:
+    """RQ job: nudge every stream the tracker is behind on (run periodically by the scheduler)."""
+    return tracker().sweep()

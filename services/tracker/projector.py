@@ -1,0 +1,221 @@
+"""Pure projections of a unit's state: audit entries, per-round facts and the time-aware status.
+
+Nothing here reads Redis or the wall clock: the jobs pass in states, events and ``now``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shared import fiscal
+from shared.events import Event
+from shared.plan import UnitState, WindowsState
+from shared.schemas import money_text
+
+KIND_TH = {"project": "โครงการ", "activity": "กิจกรรม", "measure": "มาตรการ", "guideline": "แนวปฏิบัติ"}
+DECISION_TH = {"accepted": "รับรองรายงาน", "returned": "ส่งรายงานกลับให้แก้ไข"}
+STATES = ("not_open", "open", "submitted", "submitted_late", "overdue", "returned", "accepted", "locked")
+SUBMITTED_STATES = ("submitted", "submitted_late", "returned", "accepted")
+# Implementation traffic light (share of items completed), as the national system showed it.
+LIGHTS = {6: (Decimal("0.5"), Decimal("0.2")), 12: (Decimal("0.8"), Decimal("0.5"))}
+
+
+def _round_en(fy: int, round_: int) -> str:
+    return f"FY {fy} {round_}-month round"
+
+
+def _round_th(fy: int, round_: int) -> str:
+    return f"ปีงบประมาณ {fy} รอบ {round_} เดือน"
+
+
+def _changes(old: dict, new: dict, prefix: str = "") -> list[dict]:
+    return [{"field": f"{prefix}{k}", "old": old.get(k), "new": new.get(k)}
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def _entry_changes(old_entries: list, new_entries: list) -> list[dict]:
+    old = {e["item_id"]: e for e in old_entries}
+    out = []
+    for entry in new_entries:
+        before = old.pop(entry["item_id"], {})
+        out += _changes(before, entry, f"entries.{entry['item_id']}.")
+    for item_id, before in old.items():
+        out.append({"field": f"entries.{item_id}", "old": before, "new": None})
+    return out
+
+
+def audit_entry(before: UnitState, e: Event) -> dict:
+    """The audit trail's line for ``e``, given the unit's state just before it."""
+    p, summary, summary_th, changes = e.payload, "", "", []
+    t = e.type
+    if t == "PlanDeclared":
+        summary = f"Plan declared: {p['title']} (FY {p['first_fiscal_year']}-{p['last_fiscal_year']})"
+        summary_th = f"จัดทำแผน: {p['title']} (ปีงบประมาณ {p['first_fiscal_year']}-{p['last_fiscal_year']})"
+        changes = _changes({}, {k: p[k] for k in ("title", "first_fiscal_year", "last_fiscal_year", "framework")})
+    elif t == "PlanPeriodChanged":
+        summary = f"Plan changed: {p['title']} (FY {p['first_fiscal_year']}-{p['last_fiscal_year']})"
+        summary_th = f"ปรับปรุงแผน: {p['title']} (ปีงบประมาณ {p['first_fiscal_year']}-{p['last_fiscal_year']})"
+        changes = _changes(before.plan or {}, {k: p[k] for k in ("title", "first_fiscal_year",
+                                                                 "last_fiscal_year", "framework")})
+    elif t == "ItemAdded":
+        summary = f"{p['kind'].capitalize()} added: {p['name']} (dimension {p['sub_dimension']})"
+        summary_th = f"เพิ่ม{KIND_TH[p['kind']]}: {p['name']} (มิติที่ {p['sub_dimension']})"
+        changes = _changes({}, {k: v for k, v in p.items() if k != "item_id"})
+    elif t == "ItemEdited":
+        item = before.items[p["item_id"]]
+        name = p["changes"].get("name", item.details["name"])
+        summary = f"Item edited: {name} ({', '.join(sorted(p['changes']))}); reason: {p['reason']}"
+        summary_th = f"แก้ไขรายละเอียด{KIND_TH[item.details['kind']]}: {name} เหตุผล: {p['reason']}"
+        changes = _changes({k: item.details.get(k) for k in p["changes"]}, p["changes"])
+    elif t == "ItemBudgetChanged":
+        item = before.items[p["item_id"]]
+        fy, old = str(p["fiscal_year"]), item.budgets.get(str(p["fiscal_year"]))
+        summary = (f"Budget FY {fy} of {item.details['name']}: {old} -> {p['amount']} baht; "
+                   f"reason: {p['reason']}")
+        summary_th = (f"ปรับงบประมาณปี {fy} ของ{KIND_TH[item.details['kind']]} {item.details['name']}: "
+                      f"{old} -> {p['amount']} บาท เหตุผล: {p['reason']}")
+        changes = [{"field": f"budgets.{fy}", "old": old, "new": p["amount"]}]
+    elif t == "ItemRemoved":
+        item = before.items[p["item_id"]]
+        summary = f"Item removed: {item.details['name']}; reason: {p['reason']}"
+        summary_th = f"ยกเลิก{KIND_TH[item.details['kind']]}: {item.details['name']} เหตุผล: {p['reason']}"
+        changes = [{"field": "status", "old": "active", "new": "removed"}]
+    elif t in ("ReportSubmitted", "ReportAmended"):
+        fy, r = p["fiscal_year"], p["round"]
+        late_en, late_th = (", late", " ล่าช้า") if p["late"] else ("", "")
+        previous = before.reports.get((fy, r))
+        if t == "ReportSubmitted":
+            summary = f"Report {_round_en(fy, r)} submitted ({len(p['entries'])} entries{late_en})"
+            summary_th = f"ส่งรายงานผล{_round_th(fy, r)} ({len(p['entries'])} รายการ{late_th})"
+        else:
+            summary = f"Report {_round_en(fy, r)} amended (amendment {p['amendment']}{late_en})"
+            summary_th = f"แก้ไขรายงานผล{_round_th(fy, r)} (ครั้งที่ {p['amendment']}{late_th})"
+        changes = _entry_changes(previous.entries if previous else [], p["entries"])
+        if (previous.note if previous else None) != p.get("note"):
+            changes.append({"field": "note", "old": previous.note if previous else None, "new": p.get("note")})
+    elif t == "ReportReviewed":
+        fy, r = p["fiscal_year"], p["round"]
+        summary = f"Report {_round_en(fy, r)} {p['decision']} by {e.actor['username']}" + (
+            f": {p['comment']}" if p.get("comment") else "")
+        summary_th = f"{DECISION_TH[p['decision']]} {_round_th(fy, r)} โดย {e.actor['username']}" + (
+            f" ความเห็น: {p['comment']}" if p.get("comment") else "")
+        changes = [{"field": "review", "old": None, "new": p["decision"]}]
+    elif t == "ReminderSent":
+        summary = f"Reminder for {_round_en(p['fiscal_year'], p['round'])}: {p['message']}"
+        summary_th = f"แจ้งเตือนให้รายงานผล{_round_th(p['fiscal_year'], p['round'])}: {p['message']}"
+    elif t == "ReportingExceptionGranted":
+        summary = (f"Exception: {_round_en(p['fiscal_year'], p['round'])} reopened until {p['until']}; "
+                   f"reason: {p['reason']}")
+        summary_th = (f"อนุญาตให้รายงานผล{_round_th(p['fiscal_year'], p['round'])} ได้ถึง {p['until']} "
+                      f"เหตุผล: {p['reason']}")
+        changes = [{"field": "exception_until", "old": None, "new": p["until"]}]
+    elif t == "ReportingWindowSet":
+        summary = (f"Window {_round_en(p['fiscal_year'], p['round'])}: opens {p['opens_at']}, due {p['due_at']}, "
+                   f"locks {p['locks_at']}")
+        summary_th = (f"กำหนดช่วงรายงานผล{_round_th(p['fiscal_year'], p['round'])}: เปิด {p['opens_at']} "
+                      f"กำหนดส่ง {p['due_at']} ปิดระบบ {p['locks_at']}")
+        changes = _changes({}, {k: p[k] for k in ("opens_at", "due_at", "locks_at")})
+    elif t in ("SupervisorAssigned", "SupervisorUnassigned"):
+        verb, verb_th = ("assigned to", "มอบหมายหน่วยงานให้") if t == "SupervisorAssigned" else (
+            "taken from", "ยกเลิกการกำกับดูแลหน่วยงานของ")
+        units = ", ".join(p["units"])
+        summary = f"Units {units} {verb} supervisor {p['supervisor']}"
+        summary_th = f"{verb_th}หน่วยกำกับดูแล {p['supervisor']}: {units}"
+        changes = [{"field": "units", "old": None, "new": p["units"]}]
+    else:
+        raise ValueError(f"no audit summary for {t}")
+    return {"position": e.version, "event_id": e.event_id, "type": t, "at": e.recorded_at, "actor": e.actor,
+            "summary": summary, "summary_th": summary_th, "changes": changes}
+
+
+def round_facts(state: UnitState) -> dict:
+    """Per (fiscal_year, round) of the plan cycle, what the log says (nothing time-dependent)."""
+    if state.plan is None:
+        return {}
+    out = {}
+    for fy in range(state.plan["first_fiscal_year"], state.plan["last_fiscal_year"] + 1):
+        scheduled = state.active_items(fy)
+        for round_ in fiscal.ROUNDS:
+            report = state.reports.get((fy, round_))
+            exceptions = state.exceptions.get((fy, round_), [])
+            facts = {"fiscal_year": fy, "round": round_, "scheduled_items": len(scheduled),
+                     "first_submitted_at": None, "submitted_at": None, "amendments": 0, "review": None,
+                     "complete": None, "missing_items": [], "implementation_rate": None,
+                     "exception_until": max((x["until"] for x in exceptions),
+                                            key=fiscal.parse_instant, default=None)}
+            if report is not None:
+                reported = {entry["item_id"]: entry for entry in report.entries}
+                missing = [{"item_id": i.item_id, "name": i.details["name"]}
+                           for i in scheduled if i.item_id not in reported]
+                completed = sum(1 for i in scheduled if reported.get(i.item_id, {}).get("status") == "completed")
+                facts.update(first_submitted_at=report.first_submitted_at, submitted_at=report.submitted_at,
+                             amendments=report.amendments, complete=not missing, missing_items=missing,
+                             review=report.review["decision"] if report.review else None,
+                             implementation_rate=(str((Decimal(completed) / len(scheduled)).quantize(
+                                 Decimal("0.0001"))) if scheduled else None))
+            out[(fy, round_)] = facts
+    return out
+
+
+def traffic_light(round_: int, rate: str | None) -> str | None:
+    """green / orange / red for an implementation rate, by the round's thresholds."""
+    if rate is None:
+        return None
+    green, orange = LIGHTS[round_]
+    value = Decimal(rate)
+    return "green" if value >= green else "orange" if value >= orange else "red"
+
+
+def classify(facts: dict, window: fiscal.Window, now: datetime) -> str:
+    """The round's state at ``now``: from the facts and the window, so time alone moves it on."""
+    if facts["submitted_at"]:
+        if facts["review"] in ("returned", "accepted"):
+            return facts["review"]
+        on_time = fiscal.parse_instant(facts["first_submitted_at"]) <= window.due_at
+        return "submitted" if on_time else "submitted_late"
+    phase = window.phase(now)
+    if phase == "locked":
+        until = facts["exception_until"]
+        return "overdue" if until and fiscal.parse_instant(until) >= now else "locked"
+    return {"not_open": "not_open", "open": "open", "late": "overdue"}[phase]
+
+
+def on_time(facts: dict, window: fiscal.Window) -> bool:
+    """Whether the first report came by the due date."""
+    return bool(facts["first_submitted_at"]) and fiscal.parse_instant(facts["first_submitted_at"]) <= window.due_at
+
+
+def round_status(facts: dict, window: fiscal.Window, now: datetime) -> dict:
+    """One round's line in a unit's status."""
+    return {**facts, "state": classify(facts, window, now), "opens_at": fiscal.bangkok_iso(window.opens_at),
+            "due_at": fiscal.bangkok_iso(window.due_at), "locks_at": fiscal.bangkok_iso(window.locks_at),
+            "window_set_by_nacc": window.set_by_nacc,
+            "traffic_light": traffic_light(facts["round"], facts["implementation_rate"])}
+
+
+def plan_summary(state: UnitState) -> dict | None:
+    """Items by dimension and sub-dimension, and the budget per fiscal year, of the active items."""
+    if state.plan is None:
+        return None
+    by_dimension: dict = {}
+    budgets: dict = {str(fy): Decimal(0) for fy in range(state.plan["first_fiscal_year"],
+                                                         state.plan["last_fiscal_year"] + 1)}
+    active = state.active_items()
+    for item in active:
+        dim = by_dimension.setdefault(str(item.details["dimension"]), {"items": 0, "sub_dimensions": {}})
+        dim["items"] += 1
+        sub = item.details["sub_dimension"]
+        dim["sub_dimensions"][sub] = dim["sub_dimensions"].get(sub, 0) + 1
+        for fy, amount in item.budgets.items():
+            budgets[fy] = budgets.get(fy, Decimal(0)) + Decimal(amount)
+    return {**state.plan, "items": len(active), "removed_items": len(state.items) - len(active),
+            "items_by_dimension": dict(sorted(by_dimension.items())),
+            "budget_by_year": {fy: money_text(v) for fy, v in sorted(budgets.items())},
+            "budget_total": money_text(sum(budgets.values(), Decimal(0)))}
+
+
+def unit_status(state: UnitState, windows: WindowsState, now: datetime, grace_days: int) -> dict:
+    """What ``GET /units/{code}/status`` shows (before lag and parking are added)."""
+    rounds = [round_status(f, windows.window(fy, r, grace_days), now)
+              for (fy, r), f in sorted(round_facts(state).items())]
+    return {"unit": state.stream, "version": state.version, "plan": plan_summary(state), "rounds": rounds}

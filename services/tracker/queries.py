@@ -1,0 +1,113 @@
+"""Read-side queries: a unit's status and audit trail, rollups per supervisor and nationally, exports."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shared import fiscal
+from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
+from shared.plan import RegistryState, WindowsState
+
+from .projector import STATES, SUBMITTED_STATES, classify, on_time, traffic_light, unit_status
+from .store import ReadModels
+
+EMPTY_FACTS = {"scheduled_items": 0, "first_submitted_at": None, "submitted_at": None, "amendments": 0,
+               "review": None, "complete": None, "missing_items": [], "implementation_rate": None,
+               "exception_until": None}
+
+
+class Queries:
+    """Everything the read API answers, from the read models and an injected ``now``."""
+
+    def __init__(self, models: ReadModels, grace_days: int):
+        self.models = models
+        self.grace_days = grace_days
+
+    def windows(self) -> WindowsState:
+        """The projected reporting windows."""
+        return self.models.windows(WINDOWS_STREAM)
+
+    def registry(self) -> RegistryState:
+        """The projected registry (who oversees whom)."""
+        from shared.plan import from_dict
+        return from_dict(REGISTRY_STREAM, self.models.checkpoint(REGISTRY_STREAM)[1])
+
+    def status(self, unit: str, now: datetime) -> dict:
+        """A unit's status at ``now``, with how far the projection trails the log."""
+        state = self.models.unit_state(unit)
+        doc = unit_status(state, self.windows(), now, self.grace_days)
+        log_version = self.models.redis.xlen(self.models.keys.events(unit))
+        doc.update(log_version=log_version, lag=log_version - state.version, parked=self.models.parked(unit),
+                   as_of=fiscal.bangkok_iso(now))
+        return doc
+
+    def audit(self, unit: str, *, since=None, until=None, types=None, cursor: int = 1, limit: int = 100) -> dict:
+        """Audit entries oldest first from position ``cursor``, filtered; ``next_cursor`` when more remain."""
+        entries, position, chunk = [], cursor, max(limit, 200)
+        while len(entries) < limit:
+            batch = self.models.audit(unit, position, chunk)
+            if not batch:
+                return {"entries": entries, "next_cursor": None}
+            for entry in batch:
+                position = entry["position"] + 1
+                at = fiscal.parse_instant(entry["at"])
+                if (since and at < since) or (until and at > until) or (types and entry["type"] not in types):
+                    continue
+                entries.append(entry)
+                if len(entries) == limit:
+                    break
+        more = bool(self.models.audit(unit, position, 1))
+        return {"entries": entries, "next_cursor": str(position) if more else None}
+
+    def current_round(self, now: datetime) -> tuple[int, int]:
+        """The latest round whose window has opened by ``now`` (what an overview shows by default)."""
+        windows, fy = self.windows(), fiscal.fiscal_year_of(now)
+        for candidate in ((fy, 12), (fy, 6), (fy - 1, 12), (fy - 1, 6)):
+            if windows.window(*candidate, self.grace_days).opens_at <= now:
+                return candidate
+        return fy - 2, 12
+
+    def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None) -> dict:
+        """Counts per state, reporting and on-time rates, one row per unit: for ``units``, or for
+        every unit with a plan covering the fiscal year."""
+        window = self.windows().window(fiscal_year, round_, self.grace_days)
+        facts = self.models.round_facts(fiscal_year, round_, units)
+        names = sorted(units) if units is not None else sorted(facts)
+        counts = dict.fromkeys(STATES, 0)
+        rows, submitted, timely = [], 0, 0
+        for unit in names:
+            f = facts.get(unit, {**EMPTY_FACTS, "fiscal_year": fiscal_year, "round": round_})
+            state = classify(f, window, now)
+            counts[state] += 1
+            submitted += state in SUBMITTED_STATES
+            timely += on_time(f, window)
+            rows.append({"unit": unit, "state": state, "has_plan": unit in facts, "on_time": on_time(f, window),
+                         **{k: f[k] for k in EMPTY_FACTS},
+                         "traffic_light": traffic_light(round_, f["implementation_rate"])})
+        expected = len(names)
+
+        def rate(n):
+            return float((Decimal(n) / expected).quantize(Decimal("0.0001"))) if expected else None
+
+        return {"fiscal_year": fiscal_year, "round": round_, "as_of": fiscal.bangkok_iso(now),
+                "opens_at": fiscal.bangkok_iso(window.opens_at), "due_at": fiscal.bangkok_iso(window.due_at),
+                "locks_at": fiscal.bangkok_iso(window.locks_at), "expected": expected, "submitted": submitted,
+                "on_time": timely, "reporting_rate": rate(submitted), "on_time_rate": rate(timely),
+                "counts": counts, "rows": rows}
+
+
+EXPORT_COLUMNS = [
+    ("unit", "รหัสหน่วยงาน"), ("state", "สถานะการรายงาน"), ("has_plan", "มีแผน"),
+    ("first_submitted_at", "ส่งรายงานครั้งแรก"), ("submitted_at", "ส่งรายงานล่าสุด"), ("on_time", "ส่งตรงเวลา"),
+    ("amendments", "จำนวนครั้งที่แก้ไข"), ("review", "ผลการตรวจสอบ"), ("complete", "รายงานครบทุกรายการ"),
+    ("scheduled_items", "จำนวนรายการตามแผน"), ("implementation_rate", "สัดส่วนที่ดำเนินการแล้วเสร็จ"),
+    ("traffic_light", "สัญญาณ"), ("exception_until", "ขยายเวลาถึง"),
+]
+
+
+def export_rows(rollup: dict) -> tuple[list[str], list[list]]:
+    """Header (Thai, with the field name) and one row per unit, for CSV and XLSX alike."""
+    header = [f"{th} ({key})" for key, th in EXPORT_COLUMNS]
+    rows = [[row[key] if not isinstance(row[key], bool) else ("ใช่" if row[key] else "ไม่") for key, _ in
+             EXPORT_COLUMNS] for row in rollup["rows"]]
+    return header, rows

@@ -1,0 +1,111 @@
+"""The tracker's read models in Redis: one atomic compare-and-set write per projection step, and reads."""
+from __future__ import annotations
+
+import json
+
+from shared.events import canonical
+from shared.keys import Keys
+from shared.plan import (UnitState, WindowsState, state_from_dict, windows_from_dict)
+
+# Checks first, then writes: the checkpoint must still be the one the job started from, and the
+# audit list must hold exactly one entry per projected event. The unprojected marker is cleared
+# only when the projection reached the end of the log *as it is now* (appends are scripts too).
+PROJECT_LUA = """
+local rm, audit, events, unprojected, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local stream, expected, new_cp, snapshot, park = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local n = tonumber(ARGV[6])
+local cp = tonumber(redis.call('HGET', rm, 'checkpoint') or '0')
+if cp ~= expected then return {0, cp} end
+if redis.call('LLEN', audit) ~= cp then return {-1, cp} end
+redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
+for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
+for k = 6, #KEYS do
+  local v = ARGV[6 + n + k - 5]
+  if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
+end
+if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
+if redis.call('XLEN', events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
+return {1, tonumber(new_cp)}
+"""
+
+
+def dumps(obj) -> str:
+    """Read models are stored as canonical JSON, so a rebuild gives byte-identical values."""
+    return canonical(obj).decode("utf-8")
+
+
+class ReadModels:
+    """Reads and writes the read models of one keyspace."""
+
+    def __init__(self, redis, keys: Keys):
+        self.redis = redis
+        self.keys = keys
+        self._project = redis.register_script(PROJECT_LUA)
+
+    def checkpoint(self, stream: str) -> tuple[int, dict | None]:
+        """The last projected version and the snapshot folded up to it."""
+        cp, snap = self.redis.hmget(self.keys.read_model(stream), "checkpoint", "snapshot")
+        return int(cp or 0), (json.loads(snap) if snap else None)
+
+    def unit_state(self, stream: str) -> UnitState:
+        """The projected state of a unit (empty when nothing is projected yet)."""
+        _cp, snap = self.checkpoint(stream)
+        return state_from_dict(snap) if snap else UnitState(stream)
+
+    def windows(self, stream: str) -> WindowsState:
+        """The projected reporting windows."""
+        _cp, snap = self.checkpoint(stream)
+        return windows_from_dict(snap) if snap else WindowsState()
+
+    def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, audit: list[dict],
+              rounds: dict, parked: dict | None) -> tuple[int, int]:
+        """The compare-and-set write: (1, new) done; (0, current) someone else moved the checkpoint;
+        (-1, current) the audit list disagrees with the checkpoint (nothing written)."""
+        p = self.keys.partition_of(stream)
+        round_keys = [self.keys.rounds(p, fy, r) for (fy, r) in rounds]
+        keys = [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
+                self.keys.unprojected(p), self.keys.parked(p), *round_keys]
+        args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", len(audit),
+                *(dumps(a) for a in audit), *(dumps(v) if v is not None else "" for v in rounds.values())]
+        status, value = self._project(keys=keys, args=args)
+        return int(status), int(value)
+
+    def parked(self, stream: str) -> dict | None:
+        """Why a stream's projection is parked, or None."""
+        raw = self.redis.hget(self.keys.parked(self.keys.partition_of(stream)), stream)
+        return json.loads(raw) if raw else None
+
+    def audit(self, stream: str, start: int, count: int) -> list[dict]:
+        """Audit entries from position ``start`` (1-based), at most ``count``."""
+        raw = self.redis.lrange(self.keys.audit(stream), start - 1, start - 1 + count - 1)
+        return [json.loads(r) for r in raw]
+
+    def round_facts(self, fiscal_year: int, round_: int, units=None) -> dict:
+        """unit -> facts for one round: of the units given, or of every unit (all partitions)."""
+        out = {}
+        if units is not None:
+            for unit in units:
+                raw = self.redis.hget(self.keys.rounds(self.keys.partition_of(unit), fiscal_year, round_), unit)
+                if raw:
+                    out[unit] = json.loads(raw)
+            return out
+        for p in range(self.keys.partitions):
+            for unit, raw in self.redis.hgetall(self.keys.rounds(p, fiscal_year, round_)).items():
+                out[unit.decode()] = json.loads(raw)
+        return out
+
+    def lag(self) -> dict:
+        """Streams and events the tracker has not projected yet, the oldest waiting, and parked streams."""
+        streams, events, oldest, parked = 0, 0, None, 0
+        for p in range(self.keys.partitions):
+            waiting = self.redis.zrange(self.keys.unprojected(p), 0, -1, withscores=True)
+            for stream, since in waiting:
+                stream = stream.decode()
+                log = self.redis.xlen(self.keys.events(stream))
+                cp = self.redis.hget(self.keys.read_model(stream), "checkpoint")
+                streams += 1
+                events += max(0, log - int(cp or 0))
+                oldest = since if oldest is None else min(oldest, since)
+            parked += self.redis.hlen(self.keys.parked(p))
+        return {"streams_behind": streams, "events_behind": events, "oldest_unprojected_ms": oldest,
+                "parked_streams": parked}
