@@ -28,6 +28,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     append_retries: int = 10        # re-decisions after losing a race; each loss is another writer's success,
                                     # so N concurrent writers on one unit always land with N-1 retries
+    tracker_batch: int = 500        # events a projection step folds before its atomic write
+    sweep_seconds: int = 5          # how often the scheduler sweeps for streams left behind
     framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
     extra: dict = field(default_factory=dict)
 
@@ -54,10 +56,14 @@ def from_env(env: dict | None = None) -> Settings:
         tracker_queue=env.get("NCC_TRACKER_QUEUE") or defaults.tracker_queue,
         max_body_bytes=_int(env, "NCC_MAX_BODY_BYTES", defaults.max_body_bytes),
         append_retries=_int(env, "NCC_APPEND_RETRIES", defaults.append_retries),
+        tracker_batch=_int(env, "NCC_TRACKER_BATCH", defaults.tracker_batch),
+        sweep_seconds=_int(env, "NCC_SWEEP_SECONDS", defaults.sweep_seconds),
         framework_dir=env.get("NCC_FRAMEWORK_DIR", ""),
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")
+    if settings.tracker_batch < 1 or settings.sweep_seconds < 1:
+        raise ValueError("NCC_TRACKER_BATCH and NCC_SWEEP_SECONDS must be at least 1")
     if settings.lock_grace_days < 0:
         raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
     return settings

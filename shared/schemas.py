@@ -89,15 +89,15 @@ def Reason(**kwargs) -> Text:
     return Text(required=True, blank=False, max_length=2000, **kwargs)
 
 
-def FiscalYear(**kwargs) -> fields.Integer:
-    """A Buddhist Era fiscal year."""
-    return fields.Integer(strict=True, validate=validate.Range(fiscal.MIN_FISCAL_YEAR, fiscal.MAX_FISCAL_YEAR),
+def FiscalYear(strict: bool = True, **kwargs) -> fields.Integer:
+    """A Buddhist Era fiscal year (strict: a JSON integer; not strict: also text, as in a query string)."""
+    return fields.Integer(strict=strict, validate=validate.Range(fiscal.MIN_FISCAL_YEAR, fiscal.MAX_FISCAL_YEAR),
                           **kwargs)
 
 
-def Round(**kwargs) -> fields.Integer:
+def Round(strict: bool = True, **kwargs) -> fields.Integer:
     """A reporting round: 6 or 12."""
-    return fields.Integer(strict=True, validate=validate.OneOf(fiscal.ROUNDS), **kwargs)
+    return fields.Integer(strict=strict, validate=validate.OneOf(fiscal.ROUNDS), **kwargs)
 
 
 class Instant(fields.Field):

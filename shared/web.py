@@ -49,7 +49,7 @@ class Blueprint(flask_smorest.Blueprint):
 def _first_reason(errors, path: str = "") -> str:
     if isinstance(errors, dict):
         for key, value in errors.items():
-            if key == "json" and not path:
+            if key in ("json", "query", "path", "headers") and not path:
                 return _first_reason(value, "")
             return _first_reason(value, f"{path}.{key}" if path else str(key))
     if isinstance(errors, list) and errors:

@@ -124,3 +124,24 @@ def dump_log(redis) -> dict:
         else:
             out[key] = (kind, None)
     return out
+
+
+def assert_read_model_is_fold(redis, settings, stream):
+    """The stored read model of a stream equals, byte for byte, a from-scratch fold of its whole log."""
+    from services.tracker.jobs import Tracker
+    from services.tracker.store import dumps
+    from shared.streams import read_events
+
+    tracker = Tracker(redis, settings)
+    keys = tracker.keys
+    events = read_events(redis, keys, stream)
+    step = tracker._fold(stream, None, events)
+    stored_cp, stored_snapshot = redis.hmget(keys.read_model(stream), "checkpoint", "snapshot")
+    assert int(stored_cp) == len(events) == step["checkpoint"]
+    assert stored_snapshot.decode() == dumps(step["snapshot"])
+    audit = [a.decode() for a in redis.lrange(keys.audit(stream), 0, -1)]
+    assert audit == [dumps(a) for a in step["audit"]]                     # nothing doubled, nothing missing
+    p = keys.partition_of(stream)
+    for (fy, r), facts in step["rounds"].items():
+        assert redis.hget(keys.rounds(p, fy, r), stream).decode() == dumps(facts)
+    return events

@@ -36,8 +36,8 @@ class AuditQuery(Schema):
 class RoundQuery(Schema):
     """Which round; by default the latest one whose window has opened."""
 
-    fiscal_year = FiscalYear()
-    round = Round()
+    fiscal_year = FiscalYear(strict=False)
+    round = Round(strict=False)
 
 
 class StatusAnswer(Schema):

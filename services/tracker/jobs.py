@@ -24,13 +24,13 @@ log = logging.getLogger(__name__)
 class Tracker:
     """Projects streams; every step is one compare-and-set write, so reruns and races change nothing."""
 
-    def __init__(self, redis, settings: Settings, *, rq_redis=None, batch: int = 500):
+    def __init__(self, redis, settings: Settings, *, rq_redis=None):
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.partitions)
         self.models = ReadModels(redis, self.keys)
         self.rq_redis = rq_redis if rq_redis is not None else redis
-        self.batch = batch
+        self.batch = settings.tracker_batch
 
     def project(self, stream: str, *, clear_flag: bool = True) -> dict:
         """Bring a stream's read models up to its log, a batch at a time; park it on a bad event."""

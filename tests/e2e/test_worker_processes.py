@@ -1,0 +1,106 @@
+"""End to end with real `rq worker` processes on a real redis-server: write -> nudge -> worker -> read API."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from rq import Queue
+
+from services.submission.app import create_app as create_writer
+from services.submission.appender import Appender
+from services.tracker.app import create_app as create_reader
+from services.tracker.jobs import Tracker
+from shared.events import GENESIS_HASH, new_event
+from shared.nudge import PROJECT_JOB
+from tests.conftest import assert_read_model_is_fold
+
+RQ = str(Path(sys.executable).with_name("rq"))
+UNIT = {"X-Actor": "unit:3100100"}
+BASE = "/api/v1"
+
+
+def worker(redis_server, settings, *, burst=True, batch=None):
+    """A real `rq worker` process for the tracker queue, configured through the environment."""
+    env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
+           "NCC_TRACKER_BATCH": str(batch or settings.tracker_batch)}
+    argv = [RQ, "worker", "--url", redis_server.url, "--quiet", settings.tracker_queue]
+    if burst:
+        argv.insert(2, "--burst")
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(proc, timeout=60):
+    _out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_write_is_projected_by_a_worker_process(redis_server, real_redis, settings, clock):
+    """A plan change and a report through the write API show up in status and audit after a real worker ran."""
+    writer = create_writer(settings, redis=real_redis, clock=clock).test_client()
+    writer.put(f"{BASE}/units/3100100/plan", json={"title": "แผน 2561-2564", "first_fiscal_year": 2561,
+                                                  "last_fiscal_year": 2564}, headers=UNIT)
+    item_id = writer.post(f"{BASE}/units/3100100/plan/items", json={
+        "name": "มาตรการเปิดเผยข้อมูลจัดซื้อจัดจ้าง", "kind": "measure", "dimension": 2, "sub_dimension": "2.2",
+        "fiscal_years": [2564]}, headers=UNIT).json["item_id"]
+    assert writer.put(f"{BASE}/units/3100100/reports/2564/6", json={"entries": [
+        {"item_id": item_id, "status": "completed"}]}, headers=UNIT).status_code == 201
+    assert len(Queue(settings.tracker_queue, connection=real_redis)) == 1     # three nudges, one queued job
+    finish(worker(redis_server, settings))
+    reader = create_reader(settings, redis=real_redis, clock=clock).test_client()
+    status = reader.get(f"{BASE}/units/3100100/status", headers=UNIT).json
+    assert status["version"] == status["log_version"] == 3 and status["lag"] == 0
+    line = next(r for r in status["rounds"] if (r["fiscal_year"], r["round"]) == (2564, 6))
+    assert line["state"] == "submitted_late" and line["complete"] is True and line["traffic_light"] == "green"
+    audit = reader.get(f"{BASE}/units/3100100/audit", headers=UNIT).json
+    assert [e["type"] for e in audit["entries"]] == ["PlanDeclared", "ItemAdded", "ReportSubmitted"]
+    assert "มาตรการเปิดเผยข้อมูลจัดซื้อจัดจ้าง" in audit["entries"][1]["summary_th"]
+
+
+def bulk_history(redis, keys, stream, n):
+    """n events appended straight through the script (fast set-up for long streams)."""
+    appender, prev = Appender(redis, keys), GENESIS_HASH
+    now = datetime(2021, 4, 20, tzinfo=timezone.utc)
+    for v in range(1, n + 1):
+        e = new_event(stream=stream, version=v, type_="ReminderSent", actor={"username": "nacc1", "role": "nacc"},
+                      payload={"fiscal_year": 2564, "round": 6, "message": f"แจ้งเตือนครั้งที่ {v}"},
+                      recorded_at=now, prev_hash=prev)
+        assert appender.append(e).status == "ok"
+        prev = e.hash
+
+
+def test_same_job_twice_run_by_two_workers_at_once(redis_server, real_redis, settings, keys):
+    """The same projection job enqueued twice and run concurrently by two worker processes: no effect doubled."""
+    bulk_history(real_redis, keys, "3100100", 400)
+    queue = Queue(settings.tracker_queue, connection=real_redis)
+    queue.enqueue(PROJECT_JOB, "3100100")
+    queue.enqueue(PROJECT_JOB, "3100100")
+    procs = [worker(redis_server, settings, batch=7) for _ in range(2)]
+    for p in procs:
+        finish(p)
+    assert_read_model_is_fold(real_redis, settings, "3100100")
+
+
+def test_worker_killed_mid_batch_then_a_new_one_finishes(redis_server, real_redis, settings, keys):
+    """SIGKILL a worker mid-way; the sweep and a new worker bring the read model to the fold of the log."""
+    total = 3000
+    bulk_history(real_redis, keys, "3100100", total)
+    queue = Queue(settings.tracker_queue, connection=real_redis)
+    queue.enqueue(PROJECT_JOB, "3100100")
+    proc = worker(redis_server, settings, burst=False, batch=5)
+    tracker = Tracker(real_redis, settings)
+    deadline = time.monotonic() + 60
+    while tracker.models.checkpoint("3100100")[0] < 200:
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = tracker.models.checkpoint("3100100")[0]
+    assert 0 < stopped_at < total
+    assert real_redis.llen(keys.audit("3100100")) == stopped_at          # every step atomic: no torn write
+    assert tracker.sweep()["queued"] == 1
+    finish(worker(redis_server, settings, batch=500))
+    assert_read_model_is_fold(real_redis, settings, "3100100")
