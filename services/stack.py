@@ -30,9 +30,17 @@ def services(env: dict) -> list[Service]:
     host = env.get("NCC_HOST", "127.0.0.1")
     gunicorn = [python, "-m", "gunicorn", "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4",
                 "--access-logfile", "-", "--graceful-timeout", "5"]
+    rq_url = env.get("RQ_REDIS_URL") or env["REDIS_URL"]
+    workers = [Service(f"tracker-worker-{n}", [python, "-m", "rq.cli", "worker", "--url", rq_url, "--quiet",
+                                               env.get("NCC_TRACKER_QUEUE", "tracker")])
+               for n in range(1, int(env.get("NCC_TRACKER_WORKERS", "1")) + 1)]
     return [
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",
                                           "services.submission.app:create_app()"]),
+        Service("tracker-api", gunicorn + ["--bind", f"{host}:{env.get('NCC_TRACKER_PORT', '8001')}",
+                                           "services.tracker.app:create_app()"]),
+        *workers,
+        Service("scheduler", [python, "-m", "services.tracker.scheduler"]),
     ]
 
 
@@ -58,9 +66,11 @@ def main() -> int:
     try:
         for service in services(env):
             children.append((service, subprocess.Popen(service.argv, env=env, start_new_session=True)))
-        port = env.get("NCC_SUBMISSION_PORT", "8000")
-        print(f"submission API  http://127.0.0.1:{port}/api/v1/docs   (redis: {settings.redis_url})")
-        print("until sign-in exists, writes name their actor: -H 'X-Actor: unit:3100100'")
+        print(f"submission API  http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}/api/v1/docs")
+        print(f"tracker API     http://127.0.0.1:{env.get('NCC_TRACKER_PORT', '8001')}/api/v1/docs")
+        print(f"redis           {settings.redis_url}")
+        print("until sign-in exists, requests name their actor: -H 'X-Actor: unit:3100100' "
+              "(roles: unit, supervisor, nacc, auditor, operator)")
         print("Ctrl-C stops everything; data is kept for the next start.")
         while not stopping:
             for service, proc in children:

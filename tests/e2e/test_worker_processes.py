@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 import pytest
 from rq import Queue
 
@@ -30,7 +31,16 @@ def worker(redis_server, settings, *, burst=True, batch=None):
     argv = [RQ, "worker", "--url", redis_server.url, "--quiet", settings.tracker_queue]
     if burst:
         argv.insert(2, "--burst")
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def crash(proc):
+    """SIGKILL a worker and every process it forked (RQ's work-horse runs in a process group of its own)."""
+    family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in family:
+        p.kill()
+    psutil.wait_procs(family, timeout=10)
+    proc.wait()
 
 
 def finish(proc, timeout=60):
@@ -96,11 +106,32 @@ def test_worker_killed_mid_batch_then_a_new_one_finishes(redis_server, real_redi
     while tracker.models.checkpoint("3100100")[0] < 200:
         assert time.monotonic() < deadline, "the worker made no progress"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    crash(proc)
     stopped_at = tracker.models.checkpoint("3100100")[0]
+    time.sleep(0.3)
+    assert tracker.models.checkpoint("3100100")[0] == stopped_at      # nothing is projecting any more
     assert 0 < stopped_at < total
     assert real_redis.llen(keys.audit("3100100")) == stopped_at          # every step atomic: no torn write
     assert tracker.sweep()["queued"] == 1
     finish(worker(redis_server, settings, batch=500))
+    assert_read_model_is_fold(real_redis, settings, "3100100")
+
+
+def test_scheduler_sweeps_up_a_lost_nudge(redis_server, real_redis, settings, keys):
+    """Events whose nudge never came are projected after the real scheduler's sweep and a worker."""
+    bulk_history(real_redis, keys, "3100100", 5)        # appended without any nudge
+    env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
+           "NCC_SWEEP_SECONDS": "1"}
+    scheduler = subprocess.Popen([sys.executable, "-m", "services.tracker.scheduler"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        queue = Queue(settings.tracker_queue, connection=real_redis)
+        deadline = time.monotonic() + 20
+        while len(queue) == 0:
+            assert time.monotonic() < deadline, "the scheduler enqueued no sweep"
+            time.sleep(0.05)
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.wait(10)
+    finish(worker(redis_server, settings))              # runs the sweep, which queues the projection, then it
     assert_read_model_is_fold(real_redis, settings, "3100100")
