@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import from_env
+from services.tracker.worker import argv as worker_argv
 from shared.embedded import EmbeddedRedis
 
 
@@ -31,8 +32,7 @@ def services(env: dict) -> list[Service]:
     gunicorn = [python, "-m", "gunicorn", "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4",
                 "--access-logfile", "-", "--graceful-timeout", "5"]
     rq_url = env.get("RQ_REDIS_URL") or env["REDIS_URL"]
-    workers = [Service(f"tracker-worker-{n}", [python, "-m", "rq.cli", "worker", "--url", rq_url, "--quiet",
-                                               env.get("NCC_TRACKER_QUEUE", "tracker")])
+    workers = [Service(f"tracker-worker-{n}", worker_argv(rq_url, env.get("NCC_TRACKER_QUEUE", "tracker")))
                for n in range(1, int(env.get("NCC_TRACKER_WORKERS", "1")) + 1)]
     return [
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",

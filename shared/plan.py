@@ -148,11 +148,16 @@ def _exception(state: UnitState, e: Event) -> None:
         {**p, "at": e.recorded_at, "by": e.actor, "version": e.version})
 
 
-def apply(state: UnitState, event: Event) -> UnitState:
-    """Fold one event into a unit's state (in place), checking it follows on."""
+def _check_follows(state, event: Event, stream: str) -> None:
+    """Refuse an event that is not the next one of the stream (version and hash link)."""
     if event.version != state.version + 1 or event.prev_hash != state.head_hash:
         raise ValueError(f"event {event.event_id} at version {event.version} does not follow "
-                         f"version {state.version} of stream {state.stream}")
+                         f"version {state.version} of stream {stream}")
+
+
+def apply(state: UnitState, event: Event) -> UnitState:
+    """Fold one event into a unit's state (in place), checking it follows on."""
+    _check_follows(state, event, state.stream)
     handler = _APPLY.get(event.type)
     if handler is None:
         raise ValueError(f"a unit stream cannot hold {event.type} events")
@@ -190,9 +195,7 @@ def fold_windows(events, state: WindowsState | None = None) -> WindowsState:
     """The national reporting calendar after ``events`` (folded onto ``state``, or from nothing)."""
     state = state or WindowsState()
     for e in events:
-        if e.version != state.version + 1 or e.prev_hash != state.head_hash:
-            raise ValueError(f"event {e.event_id} at version {e.version} does not follow version "
-                             f"{state.version} of the windows stream")
+        _check_follows(state, e, "windows")
         if e.type != "ReportingWindowSet":
             raise ValueError(f"the windows stream cannot hold {e.type} events")
         state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
@@ -255,18 +258,12 @@ class RegistryState:
         """The units a supervisor oversees (None: no such supervisor)."""
         return self.supervisors.get(supervisor)
 
-    def supervises(self, supervisor: str, unit: str) -> bool:
-        """Whether ``unit`` is among the supervisor's units."""
-        return unit in self.supervisors.get(supervisor, ())
-
 
 def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
     """The registry after ``events`` (folded onto ``state``, or from nothing)."""
     state = state or RegistryState()
     for e in events:
-        if e.version != state.version + 1 or e.prev_hash != state.head_hash:
-            raise ValueError(f"event {e.event_id} at version {e.version} does not follow version "
-                             f"{state.version} of the registry stream")
+        _check_follows(state, e, "registry")
         units = set(state.supervisors.get(e.payload["supervisor"], []))
         if e.type == "SupervisorAssigned":
             units |= set(e.payload["units"])

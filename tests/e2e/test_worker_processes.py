@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psutil
 import pytest
@@ -15,22 +14,21 @@ from services.submission.app import create_app as create_writer
 from services.submission.appender import Appender
 from services.tracker.app import create_app as create_reader
 from services.tracker.jobs import Tracker
+from services.tracker.worker import WORKER_CLASS
+from services.tracker.worker import argv as worker_argv
 from shared.events import GENESIS_HASH, new_event
 from shared.nudge import PROJECT_JOB
 from tests.conftest import assert_read_model_is_fold
 
-RQ = str(Path(sys.executable).with_name("rq"))
 UNIT = {"X-Actor": "unit:3100100"}
 BASE = "/api/v1"
 
 
-def worker(redis_server, settings, *, burst=True, batch=None):
-    """A real `rq worker` process for the tracker queue, configured through the environment."""
+def worker(redis_server, settings, *, burst=True, batch=None, worker_class=WORKER_CLASS):
+    """A real `rq worker` process for the tracker queue (the run command's), configured through the environment."""
     env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
            "NCC_TRACKER_BATCH": str(batch or settings.tracker_batch)}
-    argv = [RQ, "worker", "--url", redis_server.url, "--quiet", settings.tracker_queue]
-    if burst:
-        argv.insert(2, "--burst")
+    argv = worker_argv(redis_server.url, settings.tracker_queue, burst=burst, worker_class=worker_class)
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -94,13 +92,14 @@ def test_same_job_twice_run_by_two_workers_at_once(redis_server, real_redis, set
     assert_read_model_is_fold(real_redis, settings, "3100100")
 
 
-def test_worker_killed_mid_batch_then_a_new_one_finishes(redis_server, real_redis, settings, keys):
+@pytest.mark.parametrize("worker_class", [WORKER_CLASS, "rq.worker.Worker"], ids=["simple", "forking"])
+def test_worker_killed_mid_batch_then_a_new_one_finishes(redis_server, real_redis, settings, keys, worker_class):
     """SIGKILL a worker mid-way; the sweep and a new worker bring the read model to the fold of the log."""
     total = 3000
     bulk_history(real_redis, keys, "3100100", total)
     queue = Queue(settings.tracker_queue, connection=real_redis)
     queue.enqueue(PROJECT_JOB, "3100100")
-    proc = worker(redis_server, settings, burst=False, batch=5)
+    proc = worker(redis_server, settings, burst=False, batch=5, worker_class=worker_class)
     tracker = Tracker(real_redis, settings)
     deadline = time.monotonic() + 60
     while tracker.models.checkpoint("3100100")[0] < 200:
