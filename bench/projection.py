@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 import redis as redis_lib
 
+from services.submission import handlers
 from services.submission.app import create_app
 from services.submission.appender import Appender
 from services.tracker.jobs import Tracker
@@ -27,7 +28,8 @@ from services.tracker.worker import argv as worker_argv
 from shared.config import Settings
 from shared.embedded import EmbeddedRedis
 from shared.events import GENESIS_HASH, new_event
-from shared.keys import Keys
+from shared.identity import actor_from_header
+from shared.keys import REGISTRY_STREAM, Keys
 
 SETTINGS = Settings(partitions=16)
 ACTOR = {"username": "nacc1", "role": "nacc"}
@@ -99,7 +101,14 @@ def lag(server, rate: float, seconds: float, writers: int) -> None:
     worker = subprocess.Popen(worker_argv(server.url, SETTINGS.tracker_queue,
                                           worker_class=os.environ.get("NCC_WORKER_CLASS", WORKER_CLASS)),
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    app = create_app(SETTINGS, redis=r, clock=lambda: datetime(2021, 4, 20, tzinfo=timezone.utc))
+    app = create_app(SETTINGS, redis=r, clock=lambda: datetime(2021, 4, 20, tzinfo=timezone.utc),
+                     identify=actor_from_header)
+    service = app.extensions["ncc"]["service"]
+    for n in range(writers):
+        code = f"{3300000 + n:07d}"
+        service.execute(REGISTRY_STREAM, lambda s, ctx, c=code: handlers.register_unit(
+            s, {"code": c, "name_th": f"หน่วยงาน {c}", "kind": "other"}, ctx),
+            actor={"username": "bench", "role": "operator"}, fp=c)
     pending, lags, lock, stop = {}, [], threading.Lock(), threading.Event()
 
     def write(n: int, code: str) -> None:

@@ -56,13 +56,15 @@ POLICY = {
 }
 
 
-def authorize(actor: Actor, action: str, unit: str | None = None) -> None:
-    """403 unless the actor's role may do ``action`` (on ``unit``)."""
+def authorize(actor: Actor, action: str, unit: str | None = None, supervised=None) -> None:
+    """403 unless the actor's role may do ``action`` (on ``unit``): a unit on its own, a supervisor on its units."""
     allowed = POLICY[action]
     if actor.role not in allowed:
         raise ForbiddenError(f"role {actor.role} may not do this (allowed: {', '.join(allowed)})")
     if actor.role == "unit" and unit is not None and actor.username != unit:
         raise ForbiddenError(f"unit {actor.username} may only change its own plan and reports")
+    if actor.role == "supervisor" and unit is not None and unit not in (supervised or ()):
+        raise ForbiddenError(f"unit {unit} is not among the units supervisor {actor.username} oversees")
 
 
 # Read actions -> roles that may read; "unit" reads only its own, "supervisor" only its units.

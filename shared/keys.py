@@ -8,9 +8,17 @@ WINDOWS_STREAM = "windows"
 REGISTRY_STREAM = "registry"
 
 
+SECURITY_PREFIX = "security:"
+
+
 def is_unit_stream(stream: str) -> bool:
-    """Whether a stream is a unit's (named by its code) rather than a national one."""
-    return stream not in (WINDOWS_STREAM, REGISTRY_STREAM)
+    """Whether a stream is a unit's (named by its 7-digit code) rather than a national or security one."""
+    return len(stream) == 7 and stream.isdigit()
+
+
+def security_stream(username: str) -> str:
+    """The stream of an account's security events."""
+    return SECURITY_PREFIX + username
 
 
 class Keys:
@@ -71,6 +79,14 @@ class Keys:
     def parked(self, partition: int) -> str:
         """Hash: stream -> why its projection stopped (the version and the error)."""
         return f"{self.prefix}:{self.tag(partition)}:parked"
+
+    def account(self, username: str) -> str:
+        """Hash: an account's credentials (never in the event log): role, status, password and code hashes."""
+        return f"{self.prefix}:{self.tag(self.partition_of(SECURITY_PREFIX + username))}:acct:{username}"
+
+    def throttle(self, kind: str, who: str) -> str:
+        """Hash: failed attempts and the lock-out end, per username or per client address."""
+        return f"{self.prefix}:throttle:{kind}:{who}"
 
     def nudge_flag(self, stream: str) -> str:
         """String on RQ's Redis: a projection job for the stream is queued (coalesces nudges)."""

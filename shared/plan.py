@@ -248,11 +248,13 @@ def windows_from_dict(data: dict) -> WindowsState:
 
 @dataclass
 class RegistryState:
-    """Who oversees which units, after the registry stream's events."""
+    """The registered units, the accounts and who oversees which units, after the registry's events."""
 
     version: int = 0
     head_hash: str = GENESIS_HASH
     supervisors: dict = field(default_factory=dict)   # username -> sorted list of unit codes
+    units: dict = field(default_factory=dict)         # code -> {"name_th", "kind", "province"}
+    accounts: dict = field(default_factory=dict)      # username -> {"role", "name", "demo"}
 
     def units_of(self, supervisor: str) -> list[str] | None:
         """The units a supervisor oversees (None: no such supervisor)."""
@@ -264,35 +266,61 @@ def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
     state = state or RegistryState()
     for e in events:
         _check_follows(state, e, "registry")
-        units = set(state.supervisors.get(e.payload["supervisor"], []))
-        if e.type == "SupervisorAssigned":
-            units |= set(e.payload["units"])
-        elif e.type == "SupervisorUnassigned":
-            units -= set(e.payload["units"])
+        p = e.payload
+        if e.type == "UnitRegistered":
+            state.units[p["code"]] = {k: p.get(k) for k in ("name_th", "kind", "province")}
+        elif e.type == "AccountCreated":
+            state.accounts[p["username"]] = {k: p.get(k) for k in ("role", "name", "demo")}
+        elif e.type in ("SupervisorAssigned", "SupervisorUnassigned"):
+            units = set(state.supervisors.get(p["supervisor"], []))
+            units = units | set(p["units"]) if e.type == "SupervisorAssigned" else units - set(p["units"])
+            state.supervisors[p["supervisor"]] = sorted(units)
         else:
             raise ValueError(f"the registry stream cannot hold {e.type} events")
-        state.supervisors[e.payload["supervisor"]] = sorted(units)
         state.version, state.head_hash = e.version, e.hash
     return state
 
 
 def registry_to_dict(state: RegistryState) -> dict:
     """The registry as JSON-native data."""
-    return {"version": state.version, "head_hash": state.head_hash, "supervisors": state.supervisors}
+    return {"version": state.version, "head_hash": state.head_hash, "supervisors": state.supervisors,
+            "units": state.units, "accounts": state.accounts}
 
 
 def registry_from_dict(data: dict) -> RegistryState:
     """The inverse of ``registry_to_dict``."""
-    return RegistryState(data["version"], data["head_hash"], data["supervisors"])
+    return RegistryState(data["version"], data["head_hash"], data["supervisors"], data["units"], data["accounts"])
+
+
+@dataclass
+class SecurityState:
+    """An account's security stream: only its position (its events are facts, not decisions)."""
+
+    version: int = 0
+    head_hash: str = GENESIS_HASH
+
+
+def fold_security(events, state: SecurityState | None = None) -> SecurityState:
+    """A security stream after ``events``."""
+    from .schemas import SECURITY_EVENTS
+    state = state or SecurityState()
+    for e in events:
+        _check_follows(state, e, "security")
+        if e.type not in SECURITY_EVENTS:
+            raise ValueError(f"a security stream cannot hold {e.type} events")
+        state.version, state.head_hash = e.version, e.hash
+    return state
 
 
 def empty_state(stream: str):
-    """The state of a stream before its first event: a unit's, the windows' or the registry's."""
-    from .keys import REGISTRY_STREAM, WINDOWS_STREAM
+    """The state of a stream before its first event: a unit's, the windows', the registry's or security's."""
+    from .keys import REGISTRY_STREAM, SECURITY_PREFIX, WINDOWS_STREAM
     if stream == WINDOWS_STREAM:
         return WindowsState()
     if stream == REGISTRY_STREAM:
         return RegistryState()
+    if stream.startswith(SECURITY_PREFIX):
+        return SecurityState()
     return UnitState(stream)
 
 
@@ -302,6 +330,8 @@ def fold_onto(state, events):
         return fold_windows(events, state)
     if isinstance(state, RegistryState):
         return fold_registry(events, state)
+    if isinstance(state, SecurityState):
+        return fold_security(events, state)
     for event in events:
         apply(state, event)
     return state
@@ -313,6 +343,8 @@ def to_dict(state) -> dict:
         return windows_to_dict(state)
     if isinstance(state, RegistryState):
         return registry_to_dict(state)
+    if isinstance(state, SecurityState):
+        return asdict(state)
     return state_to_dict(state)
 
 
@@ -325,4 +357,6 @@ def from_dict(stream: str, data: dict | None):
         return windows_from_dict(data)
     if isinstance(state, RegistryState):
         return registry_from_dict(data)
+    if isinstance(state, SecurityState):
+        return SecurityState(**data)
     return state_from_dict(data)

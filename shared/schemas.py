@@ -294,6 +294,39 @@ class SupervisorAssignedV1(Schema):
     reason = Text(allow_none=True, max_length=2000)
 
 
+USERNAME = r"^[A-Za-z0-9_.@-]{1,64}$"
+UNIT_KINDS = ("central_office", "district_office", "provincial_administration", "city_municipality",
+              "town_municipality", "subdistrict_municipality", "subdistrict_administration", "special", "other")
+ACCOUNT_ROLES = ("unit", "supervisor", "nacc", "auditor", "operator")
+
+
+class UnitRegisteredV1(Schema):
+    """UnitRegistered v1 (stream ``registry``): a reporting unit and its details (again: details change)."""
+
+    code = fields.String(required=True, validate=validate.Regexp(r"^\d{7}$"))
+    name_th = Text(required=True, blank=False, max_length=300)
+    kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
+    province = Text(allow_none=True, max_length=100)
+
+
+class AccountCreatedV1(Schema):
+    """AccountCreated v1 (stream ``registry``): someone is given access, in a role (a unit's is its code)."""
+
+    username = fields.String(required=True, validate=validate.Regexp(USERNAME))
+    role = fields.String(required=True, validate=validate.OneOf(ACCOUNT_ROLES))
+    name = Text(allow_none=True, max_length=300)
+    demo = fields.Boolean(required=True)
+
+
+class SecurityEventV1(Schema):
+    """Security events v1 (stream ``security:<username>``): never a password, code or hash in them."""
+
+    username = fields.String(required=True, validate=validate.Length(max=64))
+    client = fields.String(allow_none=True, validate=validate.Length(max=64))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=200))
+    expires_at = Instant(allow_none=True)
+
+
 class SupervisorUnassignedV1(SupervisorAssignedV1):
     """SupervisorUnassigned v1 (stream ``registry``): units taken from a supervisory unit."""
 
@@ -313,7 +346,15 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
     ("SupervisorAssigned", 1): SupervisorAssignedV1,
     ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
+    ("UnitRegistered", 1): UnitRegisteredV1,
+    ("AccountCreated", 1): AccountCreatedV1,
+    ("ActivationCodeIssued", 1): SecurityEventV1,
+    ("AccountActivated", 1): SecurityEventV1,
+    ("SignInSucceeded", 1): SecurityEventV1,
+    ("SignInFailed", 1): SecurityEventV1,
+    ("PasswordChanged", 1): SecurityEventV1,
 }
+SECURITY_EVENTS = ("ActivationCodeIssued", "AccountActivated", "SignInSucceeded", "SignInFailed", "PasswordChanged")
 
 CURRENT_SCHEMA_VERSION: dict[str, int] = {}
 for (_type, _version) in PAYLOAD_SCHEMAS:

@@ -9,6 +9,7 @@ import pytest
 import redis as redis_lib
 
 from services.submission.app import create_app
+from shared.identity import actor_from_header
 from shared.config import Settings
 from shared.embedded import EmbeddedRedis
 from shared.fiscal import BANGKOK
@@ -86,11 +87,36 @@ def nudges():
     return []
 
 
+TEST_UNITS = ("3100100", "3100200", "3100300")
+
+
+def register_units(service, codes=TEST_UNITS, supervisor="sup01", supervised=("3100100",)):
+    """Register units (and put some under a supervisor) through the write service, as an operator would."""
+    from services.submission import handlers
+    from services.submission.service import fingerprint
+    from shared.keys import REGISTRY_STREAM
+
+    operator = {"username": "op-test", "role": "operator"}
+    for code in codes:
+        service.execute(REGISTRY_STREAM, lambda s, ctx, c=code: handlers.register_unit(
+            s, {"code": c, "name_th": f"หน่วยงานทดสอบ {c}", "kind": "district_office", "province": "กรุงเทพมหานคร"},
+            ctx), actor=operator, fp=fingerprint("TEST", code, {}))
+    if supervised:
+        service.execute(REGISTRY_STREAM, lambda s, ctx: handlers.assign_units(
+            s, {"supervisor": supervisor, "units": list(supervised)}, ctx), actor=operator,
+            fp=fingerprint("TEST", "assign", {}))
+
+
 @pytest.fixture
 def app_factory(settings, clock, ids, nudges):
-    def make(redis):
-        app = create_app(settings, redis=redis, clock=clock, nudge=nudges.append)
-        app.extensions["ncc"]["service"].new_id = ids
+    """The write app on a given Redis, with the test units registered (their nudges not counted)."""
+    def make(redis, identify=actor_from_header, register=True):
+        app = create_app(settings, redis=redis, clock=clock, nudge=nudges.append, identify=identify)
+        service = app.extensions["ncc"]["service"]
+        service.new_id = ids
+        if register and not service.load("registry").units:
+            register_units(service)
+        nudges.clear()
         return app
     return make
 

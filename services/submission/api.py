@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest
 
 from shared import fiscal
 from shared.errors import NotFoundError
-from shared.keys import WINDOWS_STREAM
+from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 from shared.web import Blueprint
 
 from . import handlers
@@ -62,13 +62,18 @@ def guarded(action: str):
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
+            g.actor = current_app.extensions["ncc"]["identify"](request.headers)
             code = kwargs.get("code")
+            registry = None
             if code is not None:
                 check_unit_code(code)
+                registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
+                if code not in registry.units:
+                    raise NotFoundError(f"no unit {code} is registered")
             if "round" in kwargs:
                 _check_round(kwargs["fiscal_year"], kwargs["round"])
-            g.actor = current_app.extensions["ncc"]["identify"](request.headers)
-            authorize(g.actor, action, code)
+            supervised = registry.units_of(g.actor.username) if registry and g.actor.role == "supervisor" else None
+            authorize(g.actor, action, code, supervised)
             return view(*args, **kwargs)
         return inner
     return wrap

@@ -5,8 +5,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import redis as redis_lib
-import click
-from flask import Flask, current_app
+from flask import Flask
 
 from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
@@ -44,35 +43,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     from .api import bp
     api.register_blueprint(bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
-    app.cli.add_command(assign_supervisor)
+    from .cli import COMMANDS
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app
-
-
-@click.command("assign-supervisor")
-@click.argument("supervisor")
-@click.argument("units", nargs=-1, required=True)
-@click.option("--operator", required=True, help="the operator's username, recorded as the event's actor")
-@click.option("--reason", default=None, help="why (kept in the history)")
-@click.option("--unassign", is_flag=True, help="take the units away instead")
-def assign_supervisor(supervisor, units, operator, reason, unassign):
-    """Put UNITS (7-digit codes) under SUPERVISOR's oversight, as an event in the registry stream."""
-    from shared.errors import NccError
-    from shared.keys import REGISTRY_STREAM
-    from shared.schemas import SupervisorAssignedV1
-
-    from . import handlers
-    from .service import fingerprint
-
-    cmd = {"supervisor": supervisor, "units": list(units), "reason": reason}
-    errors = SupervisorAssignedV1().validate(cmd)
-    if errors:
-        raise click.BadParameter(str(errors))
-    service = current_app.extensions["ncc"]["service"]
-    decide = handlers.unassign_units if unassign else handlers.assign_units
-    try:
-        outcome = service.execute(REGISTRY_STREAM, lambda s, ctx: decide(s, cmd, ctx),
-                                  actor={"username": operator, "role": "operator"},
-                                  fp=fingerprint("CLI", "assign-supervisor", cmd))
-    except NccError as exc:
-        raise click.ClickException(exc.message) from None
-    click.echo(f"{outcome.body['type']} at registry version {outcome.body['version']}")

@@ -302,3 +302,22 @@ def unassign_units(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
         raise RuleError("not_assigned", f"supervisor {cmd['supervisor']} does not oversee {strangers}")
     return Decision("SupervisorUnassigned", {"supervisor": cmd["supervisor"], "units": sorted(set(cmd["units"])),
                                              "reason": cmd.get("reason")})
+
+
+def register_unit(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
+    """Register a unit, or record its changed details."""
+    details = {"code": cmd["code"], "name_th": cmd["name_th"], "kind": cmd["kind"], "province": cmd.get("province")}
+    known = state.units.get(cmd["code"])
+    if known is not None and {**known, "code": cmd["code"]} == details:
+        raise RuleError("no_change", f"unit {cmd['code']} is already registered with these details")
+    return Decision("UnitRegistered", details)
+
+
+def create_account(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
+    """Give someone access in a role; a unit's account is its registered 7-digit code."""
+    if cmd["username"] in state.accounts:
+        raise RuleError("account_exists", f"there is already an account {cmd['username']!r}")
+    if (cmd["role"] == "unit") != (cmd["username"] in state.units):
+        raise RuleError("unit_account", "a unit's account is named by its registered code, and only units' are")
+    return Decision("AccountCreated", {"username": cmd["username"], "role": cmd["role"], "name": cmd.get("name"),
+                                       "demo": bool(cmd.get("demo"))})

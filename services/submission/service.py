@@ -1,10 +1,13 @@
 """Runs one command: idempotency, read and fold the stream, decide, append atomically, nudge the tracker."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +22,7 @@ from shared.errors import (IdempotencyMismatchError, IntegrityError, Preconditio
 from shared.events import new_event
 from shared.framework import FrameworkRegistry
 from shared.keys import WINDOWS_STREAM, Keys, is_unit_stream
-from shared.streams import idempotency_record, read_events
+from shared.streams import head_of, idempotency_record, read_events
 
 from .appender import Appender
 from .handlers import Context, Decision
@@ -62,6 +65,9 @@ class SubmissionService:
         self.frameworks = frameworks
         self.nudge = nudge
         self.new_id = new_id
+        self.cache_size = 4096
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def _replay(self, record: dict, fp: str) -> Outcome:
         if record["fingerprint"] != fp:
@@ -69,8 +75,32 @@ class SubmissionService:
                 "this Idempotency-Key was already used with a different request; use a new key for a new request")
         return Outcome(200, record["answer"])
 
-    def _load(self, stream: str):
-        return plan_fold.fold_onto(plan_fold.empty_state(stream), read_events(self.redis, self.keys, stream))
+    def load(self, stream: str):
+        """A stream's current state, folding only the events since this process last saw it.
+
+        The cached state is never changed in place (handlers read it concurrently); new events are
+        folded onto a copy, which then replaces it.
+        """
+        version, head = head_of(self.redis, self.keys, stream)
+        with self._cache_lock:
+            cached = self._cache.get(stream)
+        if cached is not None and (cached.version, cached.head_hash) == (version, head):
+            return cached
+        state = None
+        if cached is not None and cached.version < version:
+            try:
+                state = plan_fold.fold_onto(copy.deepcopy(cached), read_events(
+                    self.redis, self.keys, stream, first=cached.version + 1))
+            except ValueError:
+                state = None        # the log does not follow on from what we saw: read it all again
+        if state is None:
+            state = plan_fold.fold_onto(plan_fold.empty_state(stream), read_events(self.redis, self.keys, stream))
+        with self._cache_lock:
+            self._cache[stream] = state
+            self._cache.move_to_end(stream)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return state
 
     def execute(self, stream: str, decide: Callable[..., Decision], *, actor: dict, fp: str,
                 idempotency_key: str = "", if_match: int | None = None, needs_windows: bool = False,
@@ -89,11 +119,11 @@ class SubmissionService:
             if record is not None:
                 return self._replay(record, fp)
         for _attempt in range(self.settings.append_retries + 1):
-            state = self._load(stream)
+            state = self.load(stream)
             if if_match is not None and if_match != state.version:
                 raise PreconditionFailedError(state.version)
             now = self.clock()
-            windows = self._load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()
+            windows = self.load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()
             ctx = Context(now=now, frameworks=self.frameworks, grace_days=self.settings.lock_grace_days,
                           windows=windows, new_id=self.new_id)
             decision = decide(state, ctx)

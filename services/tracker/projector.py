@@ -14,6 +14,13 @@ from shared.schemas import money_text
 
 KIND_TH = {"project": "โครงการ", "activity": "กิจกรรม", "measure": "มาตรการ", "guideline": "แนวปฏิบัติ"}
 DECISION_TH = {"accepted": "รับรองรายงาน", "returned": "ส่งรายงานกลับให้แก้ไข"}
+SECURITY_SUMMARIES = {
+    "ActivationCodeIssued": ("Activation code issued", "ออกรหัสเปิดใช้งาน"),
+    "AccountActivated": ("Account activated", "เปิดใช้งานบัญชี"),
+    "SignInSucceeded": ("Signed in", "เข้าสู่ระบบ"),
+    "SignInFailed": ("Sign-in failed", "เข้าสู่ระบบไม่สำเร็จ"),
+    "PasswordChanged": ("Password changed", "เปลี่ยนรหัสผ่าน"),
+}
 STATES = ("not_open", "open", "submitted", "submitted_late", "overdue", "returned", "accepted", "locked")
 SUBMITTED_STATES = ("submitted", "submitted_late", "returned", "accepted")
 # Implementation traffic light (share of items completed), as the national system showed it.
@@ -122,6 +129,20 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary = f"Units {units} {verb} supervisor {p['supervisor']}"
         summary_th = f"{verb_th}หน่วยกำกับดูแล {p['supervisor']}: {units}"
         changes = [{"field": "units", "old": None, "new": p["units"]}]
+    elif t == "UnitRegistered":
+        summary = f"Unit {p['code']} registered: {p['name_th']} ({p['kind']})"
+        summary_th = f"ลงทะเบียนหน่วยงาน {p['code']}: {p['name_th']}"
+        changes = _changes({}, {k: p.get(k) for k in ("name_th", "kind", "province")})
+    elif t == "AccountCreated":
+        demo, demo_th = (" (demo)", " (ข้อมูลสาธิต)") if p["demo"] else ("", "")
+        summary = f"Account {p['username']} created, role {p['role']}{demo}"
+        summary_th = f"สร้างบัญชีผู้ใช้ {p['username']} บทบาท {p['role']}{demo_th}"
+        changes = [{"field": "role", "old": None, "new": p["role"]}]
+    elif t in SECURITY_SUMMARIES:
+        en, th = SECURITY_SUMMARIES[t]
+        extra = f" ({p['reason']})" if p.get("reason") else ""
+        summary = f"{en}: {p['username']}{extra}" + (f" from {p['client']}" if p.get("client") else "")
+        summary_th = f"{th}: {p['username']}{extra}"
     else:
         raise ValueError(f"no audit summary for {t}")
     return {"position": e.version, "event_id": e.event_id, "type": t, "at": e.recorded_at, "actor": e.actor,

@@ -52,7 +52,7 @@ def world(app_factory, fake_redis, settings, clock):
 
 def handlers_item(writer, code):
     service = writer.application.extensions["ncc"]["service"]
-    state = service._load(code)
+    state = service.load(code)
     return next(iter(state.items))
 
 

@@ -116,6 +116,10 @@ REFUSALS = [
                                                      "locks_at": "2021-05-02T00:00:00+07:00"}, UNIT, 403, "role unit"),
     ("unit-reviews", "post", "/units/3100100/reports/2564/6/review", {"decision": "accepted"}, UNIT, 403, "role"),
     ("bad-unit-code", "put", "/units/31001/plan", PLAN, UNIT, 404, "7 digits"),
+    ("unregistered-unit", "post", "/units/3100900/reminders", {"fiscal_year": 2564, "round": 6, "message": "x"},
+     NACC, 404, "registered"),
+    ("supervisor-other-unit", "post", "/units/3100200/reminders", {"fiscal_year": 2564, "round": 6, "message": "x"},
+     SUP, 403, "oversees"),
     ("unknown-item", "patch", "/units/3100100/plan/items/nope", {"name": "x", "reason": "y"}, UNIT, 404, "no plan item"),
     ("round-7", "put", "/units/3100100/reports/2564/7", {"entries": []}, UNIT, 404, "round"),
     ("year-1999", "put", "/units/3100100/reports/1999/6", {"entries": []}, UNIT, 404, "fiscal year"),
@@ -195,7 +199,7 @@ def test_locked_round_says_until_when_and_how(fast_client, clock):
 def test_redis_down_is_503_and_readyz_says_so(app_factory):
     """With Redis unreachable, writes answer 503 (nothing written) and /readyz 503; /healthz stays 200."""
     dead = redis_lib.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
-    client = app_factory(dead).test_client()
+    client = app_factory(dead, register=False).test_client()
     rv = client.put(f"{BASE}/units/3100100/plan", json=PLAN, headers=UNIT)
     assert rv.status_code == 503 and "nothing was written" in rv.json["message"]
     assert client.get("/readyz").status_code == 503

@@ -18,7 +18,8 @@ from services.tracker.worker import WORKER_CLASS
 from services.tracker.worker import argv as worker_argv
 from shared.events import GENESIS_HASH, new_event
 from shared.nudge import PROJECT_JOB
-from tests.conftest import assert_read_model_is_fold
+from shared.identity import actor_from_header
+from tests.conftest import assert_read_model_is_fold, register_units
 
 UNIT = {"X-Actor": "unit:3100100"}
 BASE = "/api/v1"
@@ -48,7 +49,9 @@ def finish(proc, timeout=60):
 
 def test_write_is_projected_by_a_worker_process(redis_server, real_redis, settings, clock):
     """A plan change and a report through the write API show up in status and audit after a real worker ran."""
-    writer = create_writer(settings, redis=real_redis, clock=clock).test_client()
+    app = create_writer(settings, redis=real_redis, clock=clock, identify=actor_from_header)
+    register_units(app.extensions["ncc"]["service"])
+    writer = app.test_client()
     writer.put(f"{BASE}/units/3100100/plan", json={"title": "แผน 2561-2564", "first_fiscal_year": 2561,
                                                   "last_fiscal_year": 2564}, headers=UNIT)
     item_id = writer.post(f"{BASE}/units/3100100/plan/items", json={
@@ -56,9 +59,9 @@ def test_write_is_projected_by_a_worker_process(redis_server, real_redis, settin
         "fiscal_years": [2564]}, headers=UNIT).json["item_id"]
     assert writer.put(f"{BASE}/units/3100100/reports/2564/6", json={"entries": [
         {"item_id": item_id, "status": "completed"}]}, headers=UNIT).status_code == 201
-    assert len(Queue(settings.tracker_queue, connection=real_redis)) == 1     # three nudges, one queued job
+    assert len(Queue(settings.tracker_queue, connection=real_redis)) == 2     # registry; three unit nudges, one job
     finish(worker(redis_server, settings))
-    reader = create_reader(settings, redis=real_redis, clock=clock).test_client()
+    reader = create_reader(settings, redis=real_redis, clock=clock, identify=actor_from_header).test_client()
     status = reader.get(f"{BASE}/units/3100100/status", headers=UNIT).json
     assert status["version"] == status["log_version"] == 3 and status["lag"] == 0
     line = next(r for r in status["rounds"] if (r["fiscal_year"], r["round"]) == (2564, 6))

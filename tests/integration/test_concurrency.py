@@ -101,3 +101,18 @@ def test_same_idempotency_key_concurrently_and_after_restart(app_factory, own_se
     other = app.test_client().post("/api/v1/units/3100100/plan/items", json=item_body(8), headers=headers)
     assert other.status_code == 422
     assert version_of(client_redis, keys, "3100100") == 2
+
+
+def test_two_processes_see_each_others_writes(app_factory, real_redis, keys):
+    """Two write services (as two gunicorn workers) on one Redis: each decides on the other's latest events."""
+    first, second = app_factory(real_redis).test_client(), app_factory(real_redis).test_client()
+    assert first.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT).status_code == 201
+    item = second.post("/api/v1/units/3100100/plan/items", json=item_body(1), headers=UNIT)
+    assert item.status_code == 201                       # the second saw the plan the first declared
+    removed = first.delete(f"/api/v1/units/3100100/plan/items/{item.json['item_id']}", json={"reason": "x"},
+                           headers=UNIT)
+    assert removed.status_code == 201                    # the first saw the item the second added
+    again = second.delete(f"/api/v1/units/3100100/plan/items/{item.json['item_id']}", json={"reason": "x"},
+                          headers=UNIT)
+    assert again.status_code == 409 and again.json["rule"] == "item_removed"
+    assert verify_chain(read_events(real_redis, keys, "3100100"), "3100100").ok

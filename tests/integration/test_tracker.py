@@ -114,6 +114,7 @@ def test_poison_event_parks_only_its_unit(writer, any_redis, settings, keys, kin
     history(writer, unit="3100200")
     bad = _poison(any_redis, keys, "3100100", schema_version=1 if kind == "unknown-item" else 99)
     tracker = Tracker(any_redis, settings)
+    tracker.project("registry")
     result = tracker.project("3100100")
     assert result["parked"]["version"] == bad == 9
     assert ("KeyError" if kind == "unknown-item" else "UnknownSchemaVersionError") in result["parked"]["error"]
@@ -134,10 +135,10 @@ def test_lost_nudge_caught_by_sweep_and_nudges_coalesce(app_factory, real_redis,
     assert nudges                                   # the app's nudges went to a list, not to RQ: all lost
     nudger = Nudger(real_redis, keys, settings.tracker_queue)
     tracker = Tracker(real_redis, settings)
-    assert tracker.sweep(nudge=nudger) == {"behind": 2, "queued": 2}
-    assert tracker.sweep(nudge=nudger) == {"behind": 2, "queued": 0}   # already queued: coalesced
+    assert tracker.sweep(nudge=nudger) == {"behind": 3, "queued": 3}     # two units and the registry
+    assert tracker.sweep(nudge=nudger) == {"behind": 3, "queued": 0}     # already queued: coalesced
     queue = Queue(settings.tracker_queue, connection=real_redis)
-    assert len(queue) == 2
+    assert len(queue) == 3
     import services.tracker.jobs as jobs
     jobs._TRACKERS[os.getpid()] = tracker                 # this process's tracker: these settings
     try:
