@@ -108,7 +108,7 @@ def lag(server, rate: float, seconds: float, writers: int) -> None:
         code = f"{3300000 + n:07d}"
         service.execute(REGISTRY_STREAM, lambda s, ctx, c=code: handlers.register_unit(
             s, {"code": c, "name_th": f"หน่วยงาน {c}", "kind": "other"}, ctx),
-            actor={"username": "bench", "role": "operator"}, fp=c)
+            actor={"username": "bench", "role": "operator"}, fp=code)
     pending, lags, lock, stop = {}, [], threading.Lock(), threading.Event()
 
     def write(n: int, code: str) -> None:
