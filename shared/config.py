@@ -30,6 +30,11 @@ class Settings:
                                     # so N concurrent writers on one unit always land with N-1 retries
     tracker_batch: int = 500        # events a projection step folds before its atomic write
     sweep_seconds: int = 5          # how often the scheduler sweeps for streams left behind
+    secret_key: str = "dev-insecure-secret-change-me"   # signs access tokens; both services share it
+    token_ttl_seconds: int = 8 * 3600
+    activation_ttl_hours: int = 7 * 24
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
     framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
     extra: dict = field(default_factory=dict)
 
@@ -58,6 +63,11 @@ def from_env(env: dict | None = None) -> Settings:
         append_retries=_int(env, "NCC_APPEND_RETRIES", defaults.append_retries),
         tracker_batch=_int(env, "NCC_TRACKER_BATCH", defaults.tracker_batch),
         sweep_seconds=_int(env, "NCC_SWEEP_SECONDS", defaults.sweep_seconds),
+        secret_key=env.get("NCC_SECRET_KEY") or defaults.secret_key,
+        token_ttl_seconds=_int(env, "NCC_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
+        activation_ttl_hours=_int(env, "NCC_ACTIVATION_TTL_HOURS", defaults.activation_ttl_hours),
+        argon2_time_cost=_int(env, "NCC_ARGON2_TIME_COST", defaults.argon2_time_cost),
+        argon2_memory_kib=_int(env, "NCC_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
         framework_dir=env.get("NCC_FRAMEWORK_DIR", ""),
     )
     if not 1 <= settings.partitions <= 1024:

@@ -69,6 +69,15 @@ class ForbiddenError(NccError):
     status = 403
 
 
+class TooManyAttemptsError(NccError):
+    """Too many failed attempts for this username or client address (429, with Retry-After)."""
+
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed attempts; try again in {retry_after} seconds", retry_after=retry_after)
+
+
 class StoreUnavailableError(NccError):
     """Redis cannot be reached; nothing was written (503)."""
 

@@ -88,6 +88,8 @@ def _ncc_error(error: NccError):
         response.headers["ETag"] = f'"{error.extra["current_version"]}"'
     if error.status == 503:
         response.headers["Retry-After"] = "1"
+    if "retry_after" in error.extra:
+        response.headers["Retry-After"] = str(error.extra["retry_after"])
     return response
 
 

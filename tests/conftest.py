@@ -37,7 +37,8 @@ def clock():
 
 @pytest.fixture
 def settings():
-    return Settings(partitions=8, lock_grace_days=15)
+    return Settings(partitions=8, lock_grace_days=15, argon2_time_cost=1, argon2_memory_kib=8192,
+                    secret_key="test-secret")
 
 
 @pytest.fixture

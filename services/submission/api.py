@@ -91,10 +91,11 @@ def _write(stream: str, body: dict, decide, *, needs_windows: bool = False):
 def _route(rule: str, method: str, action: str, schema, summary: str):
     """Register a write view: one route, its body schema, its answers, the guard."""
     def register(view):
-        guarded_view = guarded(action)(view)
+        # the guard wraps the body parsing: who you are and what you may touch come before your body
+        guarded_view = guarded(action)(bp.arguments(schema)(view))
         documented = bp.doc(summary=summary, parameters=WRITE_HEADERS)(
             bp.alt_response(200, schema=WriteAnswer, description="Idempotent replay: the first answer")(
-                bp.response(201, WriteAnswer)(bp.arguments(schema)(guarded_view))))
+                bp.response(201, WriteAnswer)(guarded_view)))
         return bp.route(rule, methods=[method], endpoint=view.__name__)(documented)
     return register
 

@@ -11,7 +11,7 @@ from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
 from shared.web import add_health, make_api
 
-from shared.identity import actor_from_header
+from shared.auth import Accounts, Throttle, Tokens, token_identity
 from shared.keys import Keys
 from shared.nudge import Nudger
 
@@ -23,7 +23,7 @@ def _wall_clock() -> datetime:
 
 
 def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
-               clock: Callable[[], datetime] = _wall_clock, identify=actor_from_header,
+               clock: Callable[[], datetime] = _wall_clock, identify=None,
                nudge: Callable[[str], None] | None = None) -> Flask:
     """Build the write-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
@@ -35,13 +35,20 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     service = SubmissionService(redis, settings, clock=clock, nudge=nudge,
                                 frameworks=FrameworkRegistry.load(settings.framework_dir))
 
+    keys = Keys(settings.key_prefix, settings.partitions)
+    accounts = Accounts(redis, keys, settings)
+    tokens = Tokens(settings.secret_key, settings.token_ttl_seconds, clock)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["ncc"] = {"service": service, "identify": identify, "settings": settings}
+    app.extensions["ncc"] = {"service": service, "settings": settings, "accounts": accounts, "tokens": tokens,
+                             "identify": identify or token_identity(accounts, tokens),
+                             "throttle": Throttle(redis, keys, clock)}
     api = make_api(app, "NACC action plans: submission",
                    "Write side: every plan change and report is appended to the unit's event log.")
     from .api import bp
+    from .auth_api import bp as auth_bp
     api.register_blueprint(bp, url_prefix="/api/v1")
+    api.register_blueprint(auth_bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
     from .cli import COMMANDS
     for command in COMMANDS:

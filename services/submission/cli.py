@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import csv
+import os
+from importlib import resources
 from pathlib import Path
 
 import click
 from flask import current_app
 
 from shared.errors import NccError
-from shared.keys import REGISTRY_STREAM
+from shared.fiscal import bangkok_iso
+from shared.keys import REGISTRY_STREAM, security_stream
 from shared.schemas import AccountCreatedV1, SupervisorAssignedV1, UnitRegisteredV1
 
 from . import handlers
@@ -93,4 +96,83 @@ def assign_supervisor(supervisor, units, reason, unassign, operator):
     click.echo(f"{answer['type']} at registry version {answer['version']}")
 
 
-COMMANDS = [import_units, create_account, create_unit_accounts, assign_supervisor]
+def issue(usernames, operator: str, out: Path) -> list[dict]:
+    """Issue activation codes and write them to a CSV (mode 600) for distribution; codes are kept nowhere else."""
+    ext = current_app.extensions["ncc"]
+    registry = ext["service"].load(REGISTRY_STREAM)
+    rows = []
+    for username in usernames:
+        account = registry.accounts.get(username)
+        if account is None:
+            raise click.ClickException(f"no account {username!r}: create it first")
+        code, expires = ext["accounts"].issue_code(username, account["role"], ext["service"].clock())
+        record(security_stream(username), lambda s, cmd, ctx: handlers.Decision("ActivationCodeIssued", cmd),
+               {"username": username, "client": "operator-cli", "reason": None, "expires_at": bangkok_iso(expires)},
+               operator)
+        rows.append({"username": username, "role": account["role"], "name": account.get("name") or "",
+                     "activation_code": code, "expires_at": bangkok_iso(expires)})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8-sig",
+              newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["username", "role", "name", "activation_code", "expires_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+@click.command("issue-codes")
+@click.argument("usernames", nargs=-1)
+@click.option("--all-inactive", is_flag=True, help="every account that is not active yet")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV to write the codes to (readable by its owner only)")
+@operator_option
+def issue_codes(usernames, all_inactive, out, operator):
+    """Issue single-use, expiring activation codes (also to reset an account: its password and tokens stop working)."""
+    ext = current_app.extensions["ncc"]
+    names = list(usernames)
+    if all_inactive:
+        registry = ext["service"].load(REGISTRY_STREAM)
+        names += [u for u in sorted(registry.accounts)
+                  if (ext["accounts"].get(u) or {}).get("status") != "active" and u not in names]
+    if not names:
+        raise click.UsageError("name the accounts, or use --all-inactive")
+    rows = issue(names, operator, out)
+    click.echo(f"{len(rows)} activation codes written to {out}")
+
+
+DEMO_SUPERVISORS = ("demo-sup-01", "demo-sup-02", "demo-sup-03")
+
+
+@click.command("demo-data")
+@click.option("--out", default="var/demo-activation-codes.csv", type=click.Path(dir_okay=False, path_type=Path))
+@operator_option
+def demo_data(out, operator):
+    """DEMO ONLY: the 77 Bangkok units, three demo supervisors, demo NACC and auditor accounts, with codes."""
+    ext = current_app.extensions["ncc"]
+    if "demo-nacc" in ext["service"].load(REGISTRY_STREAM).accounts:
+        click.echo(f"demo data already loaded (codes were written to {out})")
+        return
+    with resources.files("shared.data").joinpath("bma_units.csv").open(encoding="utf-8") as f:
+        units = [{"code": r["code"], "name_th": r["name_th"], "kind": r["kind"], "province": "กรุงเทพมหานคร"}
+                 for r in csv.DictReader(f)]
+    with click.progressbar(units, label="demo: registering the 77 Bangkok units") as bar:
+        for unit in bar:
+            record(REGISTRY_STREAM, handlers.register_unit, unit, operator, quiet_no_change=True)
+            record(REGISTRY_STREAM, handlers.create_account, {"username": unit["code"], "role": "unit",
+                                                              "name": unit["name_th"], "demo": True}, operator)
+    people = [(u, "supervisor", f"หน่วยกำกับดูแล (สาธิต) {u[-2:]}") for u in DEMO_SUPERVISORS] + [
+        ("demo-nacc", "nacc", "สำนักงาน ป.ป.ช. (สาธิต)"), ("demo-auditor", "auditor", "ผู้ตรวจสอบ (สาธิต)")]
+    for username, role, name in people:
+        record(REGISTRY_STREAM, handlers.create_account, {"username": username, "role": role, "name": name,
+                                                          "demo": True}, operator)
+    codes = [u["code"] for u in units]
+    for n, supervisor in enumerate(DEMO_SUPERVISORS):
+        record(REGISTRY_STREAM, handlers.assign_units, {"supervisor": supervisor, "units": codes[n::3],
+                                                        "reason": "demo data"}, operator)
+    rows = issue([u["code"] for u in units] + [p[0] for p in people], operator, out)
+    click.echo(f"DEMO data loaded: 77 units, {len(people)} other accounts; activation codes in {out}")
+    for row in rows[-len(people):] + rows[:1]:
+        click.echo(f"  {row['username']:14} {row['role']:10} {row['activation_code']}")
+
+
+COMMANDS = [import_units, create_account, create_unit_accounts, assign_supervisor, issue_codes, demo_data]

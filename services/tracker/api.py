@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import Schema, fields, validate
 
 from shared import fiscal
@@ -18,9 +18,15 @@ from .queries import export_rows
 bp = Blueprint("tracker", __name__, description="Status, audit trails and rollups projected from the event log")
 
 
+@bp.before_request
+def _identify():
+    """Every read needs a signed-in caller; identify before any query string is parsed."""
+    g.actor = current_app.extensions["ncc"]["identify"](request.headers)
+
+
 def _ctx():
     ext = current_app.extensions["ncc"]
-    return ext["queries"], ext["clock"](), ext["identify"](request.headers)
+    return ext["queries"], ext["clock"](), g.actor
 
 
 class AuditQuery(Schema):
@@ -122,9 +128,11 @@ def _round(queries, now, args):
 def supervisor_overview(args, username):
     queries, now, actor = _ctx()
     authorize_read(actor, "overview", supervisor=username)
-    units = queries.registry().units_of(username)
-    if units is None:
+    registry = queries.registry()
+    units = registry.units_of(username)
+    if units is None and (registry.accounts.get(username) or {}).get("role") != "supervisor":
         raise NotFoundError(f"no supervisor {username!r}")
+    units = units or []
     fy, round_ = _round(queries, now, args)
     return {**queries.rollup(fy, round_, now, units), "supervisor": username}
 

@@ -8,7 +8,7 @@ import redis as redis_lib
 from flask import Flask
 
 from shared.config import Settings, from_env
-from shared.identity import actor_from_header
+from shared.auth import Accounts, Tokens, token_identity
 from shared.keys import Keys
 from shared.web import add_health, make_api
 
@@ -21,11 +21,15 @@ def _wall_clock() -> datetime:
 
 
 def create_app(settings: Settings | None = None, *, redis=None, clock: Callable[[], datetime] = _wall_clock,
-               identify=actor_from_header) -> Flask:
+               identify=None) -> Flask:
     """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
     redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
-    models = ReadModels(redis, Keys(settings.key_prefix, settings.partitions))
+    keys = Keys(settings.key_prefix, settings.partitions)
+    models = ReadModels(redis, keys)
+    if identify is None:
+        identify = token_identity(Accounts(redis, keys, settings),
+                                  Tokens(settings.secret_key, settings.token_ttl_seconds, clock))
     app = Flask(__name__)
     app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days), "clock": clock,
                              "identify": identify, "settings": settings}

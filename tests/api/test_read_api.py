@@ -9,6 +9,7 @@ from services.submission import handlers
 from services.submission.service import fingerprint
 from services.tracker.app import create_app as create_reader
 from services.tracker.jobs import Tracker
+from shared.identity import actor_from_header
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 
 BASE = "/api/v1"
@@ -46,7 +47,8 @@ def world(app_factory, fake_redis, settings, clock):
     tracker = Tracker(fake_redis, settings)
     for stream in ("3100100", "3100200", "3100300", REGISTRY_STREAM):
         tracker.project(stream)
-    return {"writer": writer, "reader": create_reader(settings, redis=fake_redis, clock=clock).test_client(),
+    return {"writer": writer, "reader": create_reader(settings, redis=fake_redis, clock=clock,
+                                           identify=actor_from_header).test_client(),
             "tracker": tracker}
 
 
@@ -140,6 +142,7 @@ def test_exports_csv_and_xlsx(world):
 
 @pytest.mark.parametrize("path, headers, status", [
     ("/units/3100100/status", {}, 401),
+    ("/units/3100100/audit?limit=0", {}, 401),
     ("/units/3100100/status", unit_headers("3100200"), 403),
     ("/units/3100300/status", SUP, 403),
     ("/units/3100300/audit", SUP, 403),
@@ -152,7 +155,7 @@ def test_exports_csv_and_xlsx(world):
     ("/supervisors/nobody/overview", NACC, 404),
     ("/rounds/2564/7/compliance", NACC, 404),
     ("/supervisors/sup01/overview?fiscal_year=2564", NACC, 422),
-], ids=["no-identity", "other-unit", "unsupervised-unit", "unsupervised-audit", "other-supervisor",
+], ids=["no-identity", "no-identity-before-query", "other-unit", "unsupervised-unit", "unsupervised-audit", "other-supervisor",
         "unit-overview", "supervisor-compliance", "unit-export", "unit-lag", "bad-code", "unknown-supervisor",
         "bad-round", "half-a-round"])
 def test_read_refusals(world, path, headers, status):

@@ -1,0 +1,208 @@
+"""Sign-in: accounts (kept outside the event log), Argon2 passwords, activation codes, tokens, throttling.
+
+No password, activation code or hash ever leaves this module: not in an event, a log line or an answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from datetime import datetime, timedelta
+from typing import Callable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from zxcvbn import zxcvbn
+
+from .config import Settings
+from .errors import InvalidError, TooManyAttemptsError, UnauthenticatedError
+from .fiscal import parse_instant, utc_iso
+from .identity import Actor
+from .keys import Keys
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no I, O, 0, 1: read aloud and typed by hand
+MIN_PASSWORD, MAX_PASSWORD = 10, 256
+USER_FREE_FAILURES, CLIENT_FREE_FAILURES, MAX_LOCK_SECONDS = 5, 20, 900
+
+
+def new_activation_code() -> str:
+    """A single-use code: 20 characters (100 bits) in groups of five, e.g. ``K7QXM-P2LRT-...``."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(20))
+    return "-".join(raw[i:i + 5] for i in range(0, 20, 5))
+
+
+def code_hash(code: str) -> str:
+    """What is stored of a code: SHA-256 of its characters (its 100 random bits need no slow hash)."""
+    return hashlib.sha256(code.replace("-", "").strip().upper().encode()).hexdigest()
+
+
+def check_password(password: str, username: str, name: str | None = None, field: str = "password") -> None:
+    """422 naming the rule when a password is too short, is the username, or is easy to guess."""
+    def refuse(why):
+        raise InvalidError(f"the password is not acceptable: {why}", field_errors={field: [why]})
+
+    if len(password) < MIN_PASSWORD:
+        refuse(f"it needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        refuse(f"it may have at most {MAX_PASSWORD} characters")
+    if username.casefold() in password.casefold():
+        refuse("it must not be or contain the username (a unit's code)")
+    result = zxcvbn(password[:72], user_inputs=[username, *(name.split() if name else [])])
+    if any(m.get("dictionary_name") == "passwords" and m["token"].casefold() == password.casefold()
+           for m in result["sequence"]):
+        refuse("it is in a list of common passwords")
+    if result["score"] < 3:
+        hint = result["feedback"].get("warning") or "add more words or characters"
+        refuse(f"it is too easy to guess ({hint})")
+
+
+class Accounts:
+    """Credentials per account in Redis: role, status, the Argon2 password hash, the code's hash, token epoch."""
+
+    ACTIVATE_LUA = """
+    local code = redis.call('HGET', KEYS[1], 'code_hash')
+    if not code or code ~= ARGV[1] then return 0 end
+    if redis.call('HGET', KEYS[1], 'code_expires') < ARGV[2] then return 0 end
+    redis.call('HDEL', KEYS[1], 'code_hash', 'code_expires')
+    redis.call('HSET', KEYS[1], 'password_hash', ARGV[3], 'status', 'active')
+    redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+    return 1
+    """
+
+    def __init__(self, redis, keys: Keys, settings: Settings):
+        self.redis = redis
+        self.keys = keys
+        self.hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
+        self._dummy = self.hasher.hash(secrets.token_hex(16))
+        self._activate = redis.register_script(self.ACTIVATE_LUA)
+        self.activation_ttl = timedelta(hours=settings.activation_ttl_hours)
+
+    def get(self, username: str) -> dict | None:
+        """An account's fields, or None."""
+        raw = self.redis.hgetall(self.keys.account(username))
+        return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+    def issue_code(self, username: str, role: str, now: datetime) -> tuple[str, datetime]:
+        """A new activation code for the account (creating its credentials, or resetting them): earlier
+        tokens and password stop working. Returns the code (to hand over, never stored) and its expiry."""
+        code, expires = new_activation_code(), now + self.activation_ttl
+        key = self.keys.account(username)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(key, "password_hash")
+        pipe.hset(key, mapping={"role": role, "status": "pending", "code_hash": code_hash(code),
+                                "code_expires": utc_iso(expires)})
+        pipe.hincrby(key, "epoch", 1)
+        pipe.execute()
+        return code, expires
+
+    def code_matches(self, username: str, code: str, now: datetime) -> dict | None:
+        """The account when the code is its current, unexpired one; None otherwise."""
+        account = self.get(username)
+        if not account or "code_hash" not in account:
+            return None
+        if not hmac.compare_digest(account["code_hash"], code_hash(code)):
+            return None
+        return account if parse_instant(account["code_expires"]) >= now else None
+
+    def activate(self, username: str, code: str, password: str, now: datetime) -> bool:
+        """Set the password if the code is still the current one (atomically: a code works once)."""
+        return bool(self._activate(keys=[self.keys.account(username)],
+                                   args=[code_hash(code), utc_iso(now), self.hasher.hash(password)]))
+
+    def verify_password(self, username: str, password: str) -> dict | None:
+        """The account when it is active and the password is right; as slow either way."""
+        account = self.get(username)
+        stored = account.get("password_hash") if account and account.get("status") == "active" else None
+        try:
+            self.hasher.verify(stored or self._dummy, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if stored is None:
+            return None
+        if self.hasher.check_needs_rehash(stored):
+            self.redis.hset(self.keys.account(username), "password_hash", self.hasher.hash(password))
+        return account
+
+    def set_password(self, username: str, password: str) -> None:
+        """A new password; every earlier token stops working."""
+        key = self.keys.account(username)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, "password_hash", self.hasher.hash(password))
+        pipe.hincrby(key, "epoch", 1)
+        pipe.execute()
+
+
+class Tokens:
+    """Signed, expiring access tokens naming the account, its role and its epoch (bumped to revoke)."""
+
+    def __init__(self, secret: str, ttl_seconds: int, clock: Callable[[], datetime]):
+        class Signer(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock().timestamp())
+
+        self.ttl = ttl_seconds
+        self._serializer = URLSafeTimedSerializer(secret, salt="ncc-access-token", signer=Signer)
+
+    def issue(self, username: str, role: str, epoch: int) -> str:
+        """A token for an account as it stands."""
+        return self._serializer.dumps({"u": username, "r": role, "e": epoch})
+
+    def read(self, token: str) -> dict:
+        """The token's claims; 401 when tampered with or expired."""
+        try:
+            return self._serializer.loads(token, max_age=self.ttl)
+        except SignatureExpired:
+            raise UnauthenticatedError("the access token has expired: sign in again") from None
+        except BadSignature:
+            raise UnauthenticatedError("the access token is not valid: sign in again") from None
+
+
+def token_identity(accounts: Accounts, tokens: Tokens):
+    """The identity resolver both services use: ``Authorization: Bearer <token>``, checked against the account."""
+    def identify(headers) -> Actor:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise UnauthenticatedError("sign in first: send Authorization: Bearer <token> (POST /api/v1/auth/token)")
+        claims = tokens.read(token.strip())
+        account = accounts.get(claims.get("u", ""))
+        if (not account or account.get("status") != "active" or account.get("role") != claims.get("r")
+                or int(account.get("epoch", 0)) != claims.get("e")):
+            raise UnauthenticatedError("the access token was revoked (password changed or reset): sign in again")
+        return Actor(claims["u"], claims["r"])
+    return identify
+
+
+class Throttle:
+    """Failed attempts per username and per client address, with exponential lock-outs."""
+
+    def __init__(self, redis, keys: Keys, clock: Callable[[], datetime]):
+        self.redis = redis
+        self.keys = keys
+        self.clock = clock
+
+    def _subjects(self, username: str, client: str):
+        return [(self.keys.throttle("user", username[:64]), USER_FREE_FAILURES),
+                (self.keys.throttle("client", client[:64]), CLIENT_FREE_FAILURES)]
+
+    def check(self, username: str, client: str) -> None:
+        """429 while either the username or the client address is locked out."""
+        now = self.clock().timestamp()
+        waits = [float(until) - now for key, _ in self._subjects(username, client)
+                 if (until := self.redis.hget(key, "until")) and float(until) > now]
+        if waits:
+            raise TooManyAttemptsError(math.ceil(max(waits)))
+
+    def failed(self, username: str, client: str) -> None:
+        """Count a failure; past the free ones, lock out for 1, 2, 4 ... seconds (at most 15 minutes)."""
+        now = self.clock().timestamp()
+        for key, free in self._subjects(username, client):
+            failures = self.redis.hincrby(key, "failures", 1)
+            if failures > free:
+                self.redis.hset(key, "until", now + min(MAX_LOCK_SECONDS, 2 ** (failures - free - 1)))
+            self.redis.expire(key, 3600)
+
+    def succeeded(self, username: str) -> None:
+        """A success clears the username's count (not the client's)."""
+        self.redis.delete(self.keys.throttle("user", username[:64]))
