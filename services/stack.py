@@ -54,6 +54,10 @@ def main() -> int:
         env["REDIS_URL"] = redis_server.url
         print(f"embedded redis-server on {redis_server.url}, data in {redis_server.data_dir} (AOF, fsync always)")
     settings = from_env(env)
+    codes = data_dir / "demo-activation-codes.csv"
+    if env.get("NCC_DEMO", "1") != "0":
+        subprocess.run([sys.executable, "-m", "flask", "--app", "services.submission.app:create_app", "demo-data",
+                        "--operator", "run-command", "--out", str(codes)], env=env, check=True)
     children = []
     stopping = False
 
@@ -69,8 +73,15 @@ def main() -> int:
         print(f"submission API  http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}/api/v1/docs")
         print(f"tracker API     http://127.0.0.1:{env.get('NCC_TRACKER_PORT', '8001')}/api/v1/docs")
         print(f"redis           {settings.redis_url}")
-        print("until sign-in exists, requests name their actor: -H 'X-Actor: unit:3100100' "
-              "(roles: unit, supervisor, nacc, auditor, operator)")
+        sub = f"http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}/api/v1"
+        if codes.exists():
+            print(f"DEMO accounts and their single-use activation codes: {codes}")
+        print("sign in: activate once, choose a password (10+ characters, not a common one), then get a token:")
+        print(f"  curl -X POST {sub}/auth/activate -H 'Content-Type: application/json' "
+              "-d '{\"username\": \"demo-nacc\", \"activation_code\": \"<code>\", \"password\": \"<yours>\"}'")
+        print(f"  curl -X POST {sub}/auth/token -H 'Content-Type: application/json' "
+              "-d '{\"username\": \"demo-nacc\", \"password\": \"<yours>\"}'")
+        print("  then send -H 'Authorization: Bearer <access_token>' to both APIs")
         print("Ctrl-C stops everything; data is kept for the next start.")
         while not stopping:
             for service, proc in children:
