@@ -81,6 +81,14 @@ def security_event(username: str, type_: str, *, known: bool = True, **payload) 
         fp=fingerprint("AUTH", type_, {})).body
 
 
+def _refuse(username: str, reason: str, message: str):
+    """A failed attempt: counted for throttling, recorded as SignInFailed, answered 401 (no hint of the account)."""
+    ext = _ext()
+    ext["throttle"].failed(username, _client())
+    security_event(username, "SignInFailed", known=ext["accounts"].get(username) is not None, reason=reason)
+    raise UnauthenticatedError(message)
+
+
 def _name(username: str) -> str | None:
     return (_ext()["service"].load(REGISTRY_STREAM).accounts.get(username) or {}).get("name")
 
@@ -95,10 +103,7 @@ def activate(body):
     ext["throttle"].check(username, _client())
     account = ext["accounts"].code_matches(username, body["activation_code"], now)
     if account is None:
-        ext["throttle"].failed(username, _client())
-        security_event(username, "SignInFailed", known=ext["accounts"].get(username) is not None,
-                       reason="activation refused")
-        raise UnauthenticatedError(WRONG_CODE)
+        _refuse(username, "activation refused", WRONG_CODE)
     check_password(body["password"], username, _name(username))
     if not ext["accounts"].activate(username, body["activation_code"], body["password"], now):
         raise UnauthenticatedError(WRONG_CODE)          # another request used the code first
@@ -117,10 +122,7 @@ def token(body):
     ext["throttle"].check(username, _client())
     account = ext["accounts"].verify_password(username, body["password"])
     if account is None:
-        ext["throttle"].failed(username, _client())
-        security_event(username, "SignInFailed", known=ext["accounts"].get(username) is not None,
-                       reason="wrong password or inactive account")
-        raise UnauthenticatedError(WRONG_PASSWORD)
+        _refuse(username, "wrong password or inactive account", WRONG_PASSWORD)
     ext["throttle"].succeeded(username)
     security_event(username, "SignInSucceeded")
     return {"access_token": ext["tokens"].issue(username, account["role"], int(account["epoch"])),
@@ -145,9 +147,7 @@ def change_password(body):
     ext, actor = _ext(), g.actor
     ext["throttle"].check(actor.username, _client())
     if ext["accounts"].verify_password(actor.username, body["current_password"]) is None:
-        ext["throttle"].failed(actor.username, _client())
-        security_event(actor.username, "SignInFailed", reason="wrong current password")
-        raise UnauthenticatedError("the current password is wrong")
+        _refuse(actor.username, "wrong current password", "the current password is wrong")
     if body["new_password"] == body["current_password"]:
         raise InvalidError("the new password is the current one",
                            field_errors={"new_password": ["Must differ from the current password."]})

@@ -91,7 +91,10 @@ class RollupAnswer(Schema):
 def _unit_scope(code: str, action: str):
     queries, now, actor = _ctx()
     check_unit_code(code)
-    supervised = queries.registry().units_of(actor.username) if actor.role == "supervisor" else None
+    registry = queries.registry()
+    if code not in registry.units:
+        raise NotFoundError(f"no unit {code} is registered")
+    supervised = registry.units_of(actor.username) if actor.role == "supervisor" else None
     authorize_read(actor, action, unit=code, supervised=supervised)
     return queries, now
 
@@ -149,14 +152,15 @@ def compliance(fiscal_year, round):  # noqa: A002
     queries, now, actor = _ctx()
     _check_round(fiscal_year, round)
     authorize_read(actor, "compliance")
-    return queries.rollup(fiscal_year, round, now)
+    return queries.rollup(fiscal_year, round, now, sorted(queries.registry().units))
 
 
 def _export(fiscal_year, round_):
     queries, now, actor = _ctx()
     _check_round(fiscal_year, round_)
     authorize_read(actor, "export")
-    units = queries.registry().units_of(actor.username) or [] if actor.role == "supervisor" else None
+    registry = queries.registry()
+    units = (registry.units_of(actor.username) or []) if actor.role == "supervisor" else sorted(registry.units)
     return export_rows(queries.rollup(fiscal_year, round_, now, units)), f"compliance-{fiscal_year}-{round_}"
 
 

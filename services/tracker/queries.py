@@ -68,8 +68,8 @@ class Queries:
         return fy - 2, 12
 
     def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None) -> dict:
-        """Counts per state, reporting and on-time rates, one row per unit: for ``units``, or for
-        every unit with a plan covering the fiscal year."""
+        """Counts per state, reporting and on-time rates, one row per unit of ``units`` (None: every unit
+        with a plan covering the fiscal year)."""
         window = self.windows().window(fiscal_year, round_, self.grace_days)
         facts = self.models.round_facts(fiscal_year, round_, units)
         names = sorted(units) if units is not None else sorted(facts)

@@ -33,6 +33,7 @@ def env(app_factory, fake_redis, settings, clock, tmp_path):
         codes = {row["username"]: row["activation_code"] for row in issue(
             ["3100100", "3100200", "sup01", "sup02", "nacc01", "aud01", "op01"], "op-test", tmp_path / "codes.csv")}
     reader = create_reader(settings, redis=fake_redis, clock=clock)
+    Tracker(fake_redis, settings).project(REGISTRY_STREAM)
     return {"app": app, "client": app.test_client(), "reader": reader.test_client(), "codes": codes,
             "redis": fake_redis, "settings": settings}
 

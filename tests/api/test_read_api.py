@@ -152,11 +152,12 @@ def test_exports_csv_and_xlsx(world):
     ("/rounds/2564/6/export.csv", unit_headers("3100100"), 403),
     ("/lag", unit_headers("3100100"), 403),
     ("/units/31001/status", NACC, 404),
+    ("/units/3100900/status", NACC, 404),
     ("/supervisors/nobody/overview", NACC, 404),
     ("/rounds/2564/7/compliance", NACC, 404),
     ("/supervisors/sup01/overview?fiscal_year=2564", NACC, 422),
 ], ids=["no-identity", "no-identity-before-query", "other-unit", "unsupervised-unit", "unsupervised-audit", "other-supervisor",
-        "unit-overview", "supervisor-compliance", "unit-export", "unit-lag", "bad-code", "unknown-supervisor",
+        "unit-overview", "supervisor-compliance", "unit-export", "unit-lag", "bad-code", "unregistered", "unknown-supervisor",
         "bad-round", "half-a-round"])
 def test_read_refusals(world, path, headers, status):
     """Who may read what, per role and scope; bad paths and queries are 4xx with a reason."""
