@@ -71,6 +71,9 @@ def authorize(actor: Actor, action: str, unit: str | None = None, supervised=Non
 READ_POLICY = {
     "unit_status": ("unit", "supervisor", "nacc", "auditor"),
     "unit_audit": ("unit", "supervisor", "nacc", "auditor"),
+    "unit_events": ("nacc", "auditor"),
+    "unit_state": ("unit", "nacc", "auditor"),
+    "unit_verify": ("nacc", "auditor"),
     "overview": ("supervisor", "nacc", "auditor"),
     "compliance": ("nacc", "auditor"),
     "export": ("supervisor", "nacc", "auditor"),

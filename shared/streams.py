@@ -50,3 +50,34 @@ def idempotency_record(redis, keys: Keys, stream: str, key: str) -> dict | None:
     """What an Idempotency-Key answered the first time, or None."""
     raw = redis.hget(keys.idempotency(stream), key)
     return None if raw is None else json.loads(raw)
+
+
+def verify_stream(redis, keys: Keys, stream: str) -> dict:
+    """Walk a stream's raw entries: ids in order, each readable, chained and hashing to itself, and the
+    stored head equal to the last hash. Names the first bad version and why."""
+    from .events import ChainCheck, verify_chain
+
+    events, check = [], None
+    for position, (entry, raw) in enumerate(read_entries(redis, keys, stream), start=1):
+        why = None
+        if entry != entry_id(position):
+            why = f"entry {position} has id {entry}: an entry was deleted, moved or inserted"
+        else:
+            try:
+                events.append(decode(raw))
+            except (ValueError, TypeError, KeyError) as exc:
+                why = f"entry {position} cannot be read: {type(exc).__name__}"
+        if why:
+            prefix = verify_chain(events, stream)
+            check = prefix if not prefix.ok else ChainCheck(False, prefix.events_checked, prefix.head_hash,
+                                                            position, why)
+            break
+    if check is None:
+        check = verify_chain(events, stream)
+    if check.ok:
+        version, head = head_of(redis, keys, stream)
+        if head != check.head_hash:
+            check = ChainCheck(False, check.events_checked, check.head_hash, version,
+                               "the stored chain head does not match the last event's hash")
+    return {"ok": check.ok, "events_checked": check.events_checked, "head_hash": check.head_hash,
+            "first_bad_version": check.first_bad_version, "reason": check.reason}

@@ -117,6 +117,60 @@ def unit_audit(code, since=None, until=None, type=None, cursor=None, limit=100):
     return queries.audit(code, since=since, until=until, types=types, cursor=cursor or 1, limit=limit)
 
 
+class EventsQuery(Schema):
+    """Where the raw history stops (inclusive)."""
+
+    until_version = fields.Integer(validate=validate.Range(min=0))
+    until = Instant()
+
+
+class StateQuery(Schema):
+    """The moment to show: an instant, or a version (not both)."""
+
+    as_of = Instant()
+    version = fields.Integer(validate=validate.Range(min=0))
+
+
+class VerifyAnswer(Schema):
+    """The result of walking the hash chain."""
+
+    ok = fields.Boolean()
+    events_checked = fields.Integer()
+    head_hash = fields.String()
+    first_bad_version = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    unit = fields.String()
+
+
+@bp.route("/units/<code>/events", methods=["GET"])
+@bp.arguments(EventsQuery, location="query", as_kwargs=True)
+@bp.doc(summary="The unit's raw events with envelope, prev_hash and hash, oldest first")
+def unit_events(code, until_version=None, until=None):
+    queries, _now = _unit_scope(code, "unit_events")
+    events = queries.events(code, until_version=until_version, until=until)
+    return {"unit": code, "count": len(events), "events": [e.to_dict() for e in events]}
+
+
+@bp.route("/units/<code>/state", methods=["GET"])
+@bp.arguments(StateQuery, location="query", as_kwargs=True)
+@bp.doc(summary="The plan and reports exactly as they stood at an instant or a version")
+def unit_state(code, as_of=None, version=None):
+    queries, now = _unit_scope(code, "unit_state")
+    if as_of is not None and version is not None:
+        from shared.errors import InvalidError
+        raise InvalidError("give as_of or version, not both")
+    return queries.state_at(code, as_of=as_of if version is None else None, version=version,
+                            now=now if as_of is None and version is None else None)
+
+
+@bp.route("/units/<code>/verify", methods=["GET"])
+@bp.response(200, VerifyAnswer)
+@bp.doc(summary="Walk the unit's hash chain; name the first bad version and why")
+def unit_verify(code):
+    queries, _now = _unit_scope(code, "unit_verify")
+    return {**queries.verify(code), "unit": code}
+
+
 def _round(queries, now, args):
     if ("fiscal_year" in args) != ("round" in args):
         from shared.errors import InvalidError

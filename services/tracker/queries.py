@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from shared import fiscal
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
-from shared.plan import RegistryState, WindowsState
+from shared.plan import RegistryState, UnitState, WindowsState, fold_onto, to_dict
+from shared.streams import read_events, verify_stream
 
 from .projector import STATES, SUBMITTED_STATES, classify, on_time, traffic_light, unit_status
 from .store import ReadModels
@@ -40,6 +41,29 @@ class Queries:
         doc.update(log_version=log_version, lag=log_version - state.version, parked=self.models.parked(unit),
                    as_of=fiscal.bangkok_iso(now))
         return doc
+
+    def events(self, unit: str, *, until_version: int | None = None, until=None) -> list:
+        """The unit's events, oldest first, up to a version and/or an instant (inclusive)."""
+        events = read_events(self.models.redis, self.models.keys, unit, last=until_version or None) \
+            if until_version != 0 else []
+        if until is not None:
+            events = [e for e in events if fiscal.parse_instant(e.recorded_at) <= until]
+        return events
+
+    def state_at(self, unit: str, *, as_of=None, version: int | None = None, now=None) -> dict:
+        """The same fold the tracker projects, over the prefix of the log up to ``as_of`` or ``version``."""
+        events = self.events(unit, until_version=version, until=as_of)
+        state = fold_onto(UnitState(unit), events)
+        windows = self.windows()
+        moment = as_of or (fiscal.parse_instant(events[-1].recorded_at) if events else now) or now
+        status = unit_status(state, windows, moment, self.grace_days) if moment else None
+        return {"unit": unit, "version": state.version, "head_hash": state.head_hash,
+                "as_of": fiscal.bangkok_iso(as_of) if as_of else None, "state": to_dict(state),
+                "status": status}
+
+    def verify(self, unit: str) -> dict:
+        """The hash-chain check of the unit's stream."""
+        return verify_stream(self.models.redis, self.models.keys, unit)
 
     def audit(self, unit: str, *, since=None, until=None, types=None, cursor: int = 1, limit: int = 100) -> dict:
         """Audit entries oldest first from position ``cursor``, filtered; ``next_cursor`` when more remain."""
