@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from .errors import UnknownSchemaVersionError
@@ -79,6 +79,25 @@ def new_event(*, stream: str, version: int, type_: str, payload: dict, actor: di
                      recorded_at=utc_iso(recorded_at), payload=payload, prev_hash=prev_hash,
                      hash="", meta=dict(meta or {}))
     return Event(**{**unhashed.to_dict(), "hash": unhashed.expected_hash()})
+
+
+# Upcasters: (type, version) -> the payload one version up. Stored events are never rewritten (their
+# hashes cover what was written); folds read them through ``upcast``.
+UPCASTERS = {
+    ("ReminderSent", 1): lambda p: {**p, "channel": "in_app"},
+}
+
+
+def upcast(event: Event) -> Event:
+    """The event with its payload at the current schema version; UnknownSchemaVersionError when no path leads there."""
+    current = CURRENT_SCHEMA_VERSION.get(event.type)
+    payload, version = event.payload, event.schema_version
+    while version != current:
+        step = UPCASTERS.get((event.type, version))
+        if step is None:
+            raise UnknownSchemaVersionError(f"no way to read {event.type} v{version} as v{current}")
+        payload, version = step(payload), version + 1
+    return event if version == event.schema_version else replace(event, payload=payload, schema_version=version)
 
 
 def encode(event: Event) -> bytes:

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from . import fiscal
-from .events import GENESIS_HASH, Event
+from .events import GENESIS_HASH, Event, upcast
 
 
 @dataclass
@@ -156,8 +156,9 @@ def _check_follows(state, event: Event, stream: str) -> None:
 
 
 def apply(state: UnitState, event: Event) -> UnitState:
-    """Fold one event into a unit's state (in place), checking it follows on."""
+    """Fold one event into a unit's state (in place), checking it follows on; old versions are upcast."""
     _check_follows(state, event, state.stream)
+    event = upcast(event)
     handler = _APPLY.get(event.type)
     if handler is None:
         raise ValueError(f"a unit stream cannot hold {event.type} events")

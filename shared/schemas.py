@@ -266,6 +266,15 @@ class ReminderSentV1(Schema):
     message = Text(required=True, blank=False, max_length=5000)
 
 
+CHANNELS = ("in_app", "email", "letter", "phone")
+
+
+class ReminderSentV2(ReminderSentV1):
+    """ReminderSent v2: also how the reminder went out (v1 reminders were all in the system: ``in_app``)."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+
+
 class ReportingExceptionGrantedV1(Schema):
     """ReportingExceptionGranted v1: the round reopens for this unit until ``until``."""
 
@@ -342,6 +351,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReportAmended", 1): ReportAmendedV1,
     ("ReportReviewed", 1): ReportReviewedV1,
     ("ReminderSent", 1): ReminderSentV1,
+    ("ReminderSent", 2): ReminderSentV2,
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
     ("SupervisorAssigned", 1): SupervisorAssignedV1,

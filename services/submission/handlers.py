@@ -254,7 +254,7 @@ def review_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ct
 def send_reminder(state: UnitState, cmd: dict, ctx: Context) -> Decision:
     """POST reminders: chase the unit for a round."""
     return Decision("ReminderSent", {"fiscal_year": cmd["fiscal_year"], "round": cmd["round"],
-                                     "message": cmd["message"]})
+                                     "message": cmd["message"], "channel": cmd.get("channel", "in_app")})
 
 
 def grant_exception(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ctx: Context) -> Decision:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.schemas import (DECISIONS, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
+from shared.schemas import (CHANNELS, DECISIONS, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
                             ReportEntrySchema, Round, Text)
 
 DETAIL_FIELDS = tuple(ItemDetailsSchema().fields)
@@ -77,6 +77,8 @@ class ReminderRequest(Schema):
     fiscal_year = FiscalYear(required=True)
     round = Round(required=True)
     message = Text(required=True, blank=False, max_length=5000)
+    channel = fields.String(load_default="in_app", validate=validate.OneOf(CHANNELS),
+                            metadata={"description": "how the reminder went out (default in_app)"})
 
 
 class ExceptionRequest(Schema):

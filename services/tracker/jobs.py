@@ -12,7 +12,7 @@ from shared.errors import UnknownSchemaVersionError
 from shared.keys import Keys
 from shared.nudge import Nudger
 from shared.plan import UnitState, fold_onto, from_dict, to_dict
-from shared.events import decode
+from shared.events import decode, upcast
 from shared.streams import read_entries
 
 from .projector import audit_entry, round_facts
@@ -84,7 +84,7 @@ class Tracker:
         audit, park = [], None
         for n, e in enumerate(events):
             try:
-                entry = audit_entry(state, e)
+                entry = audit_entry(state, upcast(e))
                 state = fold_onto(state, [e])
             except Exception as exc:  # noqa: BLE001 - a poison event parks its stream only
                 park = self._park_info(e.version, exc)

@@ -108,7 +108,7 @@ def audit_entry(before: UnitState, e: Event) -> dict:
             f" ความเห็น: {p['comment']}" if p.get("comment") else "")
         changes = [{"field": "review", "old": None, "new": p["decision"]}]
     elif t == "ReminderSent":
-        summary = f"Reminder for {_round_en(p['fiscal_year'], p['round'])}: {p['message']}"
+        summary = f"Reminder ({p['channel']}) for {_round_en(p['fiscal_year'], p['round'])}: {p['message']}"
         summary_th = f"แจ้งเตือนให้รายงานผล{_round_th(p['fiscal_year'], p['round'])}: {p['message']}"
     elif t == "ReportingExceptionGranted":
         summary = (f"Exception: {_round_en(p['fiscal_year'], p['round'])} reopened until {p['until']}; "
