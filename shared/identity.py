@@ -78,6 +78,7 @@ READ_POLICY = {
     "compliance": ("nacc", "auditor"),
     "export": ("supervisor", "nacc", "auditor"),
     "lag": ("nacc", "auditor", "operator"),
+    "replay": ("operator", "auditor"),
 }
 
 

@@ -171,6 +171,53 @@ def unit_verify(code):
     return {**queries.verify(code), "unit": code}
 
 
+class ReplayRequest(Schema):
+    """POST /replay: one unit, or (no unit) every stream."""
+
+    unit = fields.String(validate=validate.Regexp(r"^\d{7}$"))
+
+
+REBUILD_JOB = "services.tracker.jobs.rebuild"
+
+
+@bp.route("/replay", methods=["POST"])
+@bp.arguments(ReplayRequest)
+@bp.response(202)
+@bp.doc(summary="Rebuild read models from the log (one unit, or all); follow it at /jobs/{job_id}")
+def replay(body):
+    queries, _now, actor = _ctx()
+    authorize_read(actor, "replay")
+    if "unit" in body and body["unit"] not in queries.registry().units:
+        raise NotFoundError(f"no unit {body['unit']} is registered")
+    job = current_app.extensions["ncc"]["queue"].enqueue(REBUILD_JOB, body.get("unit"), job_timeout=4 * 3600,
+                                                          result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                                                          meta={"requested_by": actor.username})
+    return {"job_id": job.id, "status": "queued"}
+
+
+@bp.route("/jobs/<job_id>", methods=["GET"])
+@bp.doc(summary="A rebuild job: status, progress, result")
+def job_status(job_id):
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    _queries, _now, actor = _ctx()
+    authorize_read(actor, "replay")
+    queue = current_app.extensions["ncc"]["queue"]
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+    except (NoSuchJobError, ValueError):          # ValueError: not even a well-formed job id
+        raise NotFoundError(f"no job {job_id!r}") from None
+    if job.func_name != REBUILD_JOB:
+        raise NotFoundError(f"no job {job_id!r}")
+    status = job.get_status()
+    return {"job_id": job.id, "status": str(getattr(status, "value", status)), "progress": job.meta.get("progress"),
+            "requested_by": job.meta.get("requested_by"),
+            "result": job.return_value() if str(getattr(status, "value", status)) == "finished" else None,
+            "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
+            "ended_at": job.ended_at.isoformat() if job.ended_at else None}
+
+
 def _round(queries, now, args):
     if ("fiscal_year" in args) != ("round" in args):
         from shared.errors import InvalidError

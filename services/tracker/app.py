@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import redis as redis_lib
+from rq import Queue
 from flask import Flask
 
 from shared.config import Settings, from_env
@@ -20,8 +21,8 @@ def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(settings: Settings | None = None, *, redis=None, clock: Callable[[], datetime] = _wall_clock,
-               identify=None) -> Flask:
+def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
+               clock: Callable[[], datetime] = _wall_clock, identify=None) -> Flask:
     """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
     redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
@@ -31,7 +32,10 @@ def create_app(settings: Settings | None = None, *, redis=None, clock: Callable[
         identify = token_identity(Accounts(redis, keys, settings),
                                   Tokens(settings.secret_key, settings.token_ttl_seconds, clock))
     app = Flask(__name__)
+    if rq_redis is None:
+        rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
     app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days), "clock": clock,
+                             "queue": Queue(settings.tracker_queue, connection=rq_redis),
                              "identify": identify, "settings": settings}
     api = make_api(app, "NACC action plans: tracker",
                    "Read side: status, audit trails and rollups projected from the event log.")

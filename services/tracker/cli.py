@@ -10,15 +10,12 @@ from shared.config import from_env
 from shared.keys import Keys
 from shared.streams import read_entries, verify_stream
 
+from .store import ReadModels
+
 
 def _store():
     settings = from_env()
     return redis_lib.Redis.from_url(settings.redis_url), Keys(settings.key_prefix, settings.partitions)
-
-
-def all_streams(redis, keys: Keys) -> list[str]:
-    """Every stream of every partition, sorted."""
-    return sorted(s.decode() for p in range(keys.partitions) for s in redis.smembers(keys.streams(p)))
 
 
 @click.group()
@@ -30,7 +27,7 @@ def main():
 def verify_all():
     """Verify every stream's hash chain; list the bad ones with the first bad version and why (exit 1)."""
     redis, keys = _store()
-    streams = all_streams(redis, keys)
+    streams = ReadModels(redis, keys).streams()
     bad, events = [], 0
     with click.progressbar(streams, label="verifying", file=sys.stderr) as bar:
         for stream in bar:
@@ -51,7 +48,7 @@ def verify_all():
 def export(streams, everything, out):
     """Write streams' full histories as JSON Lines, exactly as stored (verify with: python -m shared.offline)."""
     redis, keys = _store()
-    names = all_streams(redis, keys) if everything else list(streams)
+    names = ReadModels(redis, keys).streams() if everything else list(streams)
     if not names:
         raise click.UsageError("name the streams (unit codes), or use --all")
     count = 0
@@ -61,6 +58,20 @@ def export(streams, everything, out):
                 out.write(raw.decode("utf-8") + "\n")
                 count += 1
     click.echo(f"{count} events of {len(names)} streams exported", err=True)
+
+
+@main.command("rebuild")
+@click.argument("streams", nargs=-1)
+def rebuild(streams):
+    """Rebuild read models from the log (the named streams, or every one), each in one atomic step."""
+    from .jobs import Tracker
+
+    settings = from_env()
+    tracker = Tracker(redis_lib.Redis.from_url(settings.redis_url), settings)
+    names = list(streams) or tracker.models.streams()
+    with click.progressbar(length=len(names), label="rebuilding", file=sys.stderr) as bar:
+        result = tracker.rebuild(names, lambda done, total: bar.update(1))
+    click.echo(f"{result['streams']} streams rebuilt, {result['events']} events folded")
 
 
 if __name__ == "__main__":

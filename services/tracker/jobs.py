@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 
 import redis as redis_lib
 
 from shared.config import Settings, from_env
 from shared.errors import UnknownSchemaVersionError
-from shared.keys import Keys
+from shared.keys import Keys, is_unit_stream
 from shared.nudge import Nudger
 from shared.plan import UnitState, fold_onto, from_dict, to_dict
 from shared.events import decode, upcast
@@ -97,6 +98,29 @@ class Tracker:
         return {"checkpoint": state.version, "snapshot": to_dict(state), "audit": audit,
                 "rounds": rounds, "park": park}
 
+    def rebuild_stream(self, stream: str) -> int:
+        """Replace a stream's read models by a fold of its whole log, in one atomic step; events folded."""
+        events, bad = self._read(stream, 1, None)
+        step = self._fold(stream, None, events)
+        if bad is not None and step["park"] is None:
+            step["park"] = self._park_info(len(events) + 1, bad)
+        _cp, old = self.models.checkpoint(stream)
+        unit = is_unit_stream(stream)
+        old_rounds = round_facts(from_dict(stream, old)) if old and unit else {}
+        rounds = {**{k: None for k in old_rounds}, **round_facts(from_dict(stream, step["snapshot"]))} if unit else {}
+        self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], audit=step["audit"],
+                            rounds=rounds, parked=step["park"], now_ms=int(time.time() * 1000))
+        return len(step["audit"])
+
+    def rebuild(self, streams=None, progress=lambda done, total: None) -> dict:
+        """Rebuild the read models of ``streams`` (None: every stream) from the log, one atomic step each."""
+        names = self.models.streams() if streams is None else list(streams)
+        events = 0
+        for done, stream in enumerate(names, start=1):
+            events += self.rebuild_stream(stream)
+            progress(done, len(names))
+        return {"streams": len(names), "events": events}
+
     def sweep(self, nudge=None) -> dict:
         """Nudge every stream whose log is ahead of its projection and is not parked."""
         nudge = nudge or Nudger(self.rq_redis, self.keys, self.settings.tracker_queue)
@@ -134,6 +158,19 @@ def tracker() -> Tracker:
 def project_stream(stream: str) -> dict:
     """RQ job: project one stream (enqueued by the write side's nudge and by the sweep)."""
     return tracker().project(stream)
+
+
+def rebuild(unit: str | None = None) -> dict:
+    """RQ job: rebuild one unit's read models, or every stream's; progress in the job's meta."""
+    from rq import get_current_job
+    job = get_current_job()
+
+    def progress(done, total):
+        if job is not None and (done == total or done % 50 == 0):
+            job.meta["progress"] = {"done": done, "total": total}
+            job.save_meta()
+
+    return tracker().rebuild([unit] if unit else None, progress)
 
 
 def sweep() -> dict:

@@ -29,6 +29,30 @@ return {1, tonumber(new_cp)}
 """
 
 
+# A rebuild replaces a stream's read models whole, in one step. If the log grew meanwhile, the stream
+# is marked unprojected again so the normal jobs fold the rest (a concurrent job's CAS sees the new
+# checkpoint and goes on from there).
+REPLACE_LUA = """
+local rm, audit, events, unprojected, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local stream, new_cp, snapshot, park, now_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local n = tonumber(ARGV[6])
+redis.call('DEL', audit)
+for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
+redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
+for k = 6, #KEYS do
+  local v = ARGV[6 + n + k - 5]
+  if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
+end
+if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
+if redis.call('XLEN', events) > tonumber(new_cp) then
+  redis.call('ZADD', unprojected, 'NX', now_ms, stream)
+else
+  redis.call('ZREM', unprojected, stream)
+end
+return tonumber(new_cp)
+"""
+
+
 def dumps(obj) -> str:
     """Read models are stored as canonical JSON, so a rebuild gives byte-identical values."""
     return canonical(obj).decode("utf-8")
@@ -41,6 +65,7 @@ class ReadModels:
         self.redis = redis
         self.keys = keys
         self._project = redis.register_script(PROJECT_LUA)
+        self._replace = redis.register_script(REPLACE_LUA)
 
     def checkpoint(self, stream: str) -> tuple[int, dict | None]:
         """The last projected version and the snapshot folded up to it."""
@@ -61,14 +86,29 @@ class ReadModels:
               rounds: dict, parked: dict | None) -> tuple[int, int]:
         """The compare-and-set write: (1, new) done; (0, current) someone else moved the checkpoint;
         (-1, current) the audit list disagrees with the checkpoint (nothing written)."""
-        p = self.keys.partition_of(stream)
-        round_keys = [self.keys.rounds(p, fy, r) for (fy, r) in rounds]
-        keys = [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
-                self.keys.unprojected(p), self.keys.parked(p), *round_keys]
+        keys = self._keys(stream, rounds)
         args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", len(audit),
                 *(dumps(a) for a in audit), *(dumps(v) if v is not None else "" for v in rounds.values())]
         status, value = self._project(keys=keys, args=args)
         return int(status), int(value)
+
+    def _keys(self, stream: str, rounds: dict) -> list[str]:
+        p = self.keys.partition_of(stream)
+        return [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
+                self.keys.unprojected(p), self.keys.parked(p),
+                *(self.keys.rounds(p, fy, r) for (fy, r) in rounds)]
+
+    def replace(self, stream: str, *, checkpoint: int, snapshot: dict, audit: list[dict], rounds: dict,
+                parked: dict | None, now_ms: int) -> int:
+        """Replace a stream's read models whole (a rebuild), atomically."""
+        args = [stream, checkpoint, dumps(snapshot), dumps(parked) if parked else "", now_ms, len(audit),
+                *(dumps(a) for a in audit), *(dumps(v) if v is not None else "" for v in rounds.values())]
+        return int(self._replace(keys=self._keys(stream, rounds), args=args))
+
+    def streams(self) -> list[str]:
+        """Every stream of every partition, sorted."""
+        return sorted(s.decode() for p in range(self.keys.partitions)
+                      for s in self.redis.smembers(self.keys.streams(p)))
 
     def parked(self, stream: str) -> dict | None:
         """Why a stream's projection is parked, or None."""

@@ -231,6 +231,8 @@ WHO = {
     ("get", "/rounds/{fiscal_year}/{round}/export.csv"): {"supervisor": "any", "nacc": "any", "auditor": "any"},
     ("get", "/rounds/{fiscal_year}/{round}/export.xlsx"): {"supervisor": "any", "nacc": "any", "auditor": "any"},
     ("get", "/lag"): {"nacc": "any", "auditor": "any", "operator": "any"},
+    ("post", "/replay"): {"operator": "any", "auditor": "any"},
+    ("get", "/jobs/{job_id}"): {"operator": "any", "auditor": "any"},
 }
 PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token")}
 SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
@@ -253,6 +255,7 @@ def test_role_matrix(env):
         fp="x") if "3100100" not in register.load(REGISTRY_STREAM).units_of("sup01") else None
     Tracker(env["redis"], env["settings"]).project(REGISTRY_STREAM)
     headers = {role: bearer(env, username) for role, username in ACTORS.items()}
+    job_id = env["reader"].post(f"{BASE}/replay", json={}, headers=headers["operator"]).json["job_id"]
     seen = set()
     for client, method, template in routes(env):
         seen.add((method, template))
@@ -260,6 +263,7 @@ def test_role_matrix(env):
             continue
         for scope in ("own", "other"):
             path = template.replace("{fiscal_year}", "2564").replace("{round}", "6").replace("{item_id}", "item001")
+            path = path.replace("{job_id}", job_id)
             path = path.replace("{code}", "3100100" if scope == "own" else "3100200")
             path = path.replace("{username}", "sup01" if scope == "own" else "sup02")
             call = getattr(client, method)
