@@ -8,7 +8,7 @@ from flask import Response, current_app, g, request
 from marshmallow import Schema, fields, validate
 
 from shared import fiscal
-from shared.errors import NotFoundError
+from shared.errors import InvalidError, NotFoundError
 from shared.identity import authorize_read, check_unit_code
 from shared.schemas import FiscalYear, Instant, Round
 from shared.web import Blueprint
@@ -157,7 +157,6 @@ def unit_events(code, until_version=None, until=None):
 def unit_state(code, as_of=None, version=None):
     queries, now = _unit_scope(code, "unit_state")
     if as_of is not None and version is not None:
-        from shared.errors import InvalidError
         raise InvalidError("give as_of or version, not both")
     return queries.state_at(code, as_of=as_of if version is None else None, version=version,
                             now=now if as_of is None and version is None else None)
@@ -220,7 +219,6 @@ def job_status(job_id):
 
 def _round(queries, now, args):
     if ("fiscal_year" in args) != ("round" in args):
-        from shared.errors import InvalidError
         raise InvalidError("give both fiscal_year and round, or neither (the current round)")
     return (args["fiscal_year"], args["round"]) if "fiscal_year" in args else queries.current_round(now)
 
