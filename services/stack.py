@@ -47,6 +47,7 @@ def services(env: dict) -> list[Service]:
 def main() -> int:
     """Start Redis and the services, print where they are, wait; stop all on Ctrl-C or when one dies."""
     env = dict(os.environ)
+    env.setdefault("NCC_ENV", "development")     # trying the system locally; production sets its own secret
     data_dir = Path(env.get("NCC_DATA_DIR", "var")).resolve()
     redis_server = None
     if not env.get("REDIS_URL"):

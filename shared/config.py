@@ -15,6 +15,9 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a process needs to know about its surroundings."""
@@ -30,7 +33,8 @@ class Settings:
                                     # so N concurrent writers on one unit always land with N-1 retries
     tracker_batch: int = 500        # events a projection step folds before its atomic write
     sweep_seconds: int = 5          # how often the scheduler sweeps for streams left behind
-    secret_key: str = "dev-insecure-secret-change-me"   # signs access tokens; both services share it
+    environment: str = "development"   # from the environment: NCC_ENV, "production" unless said otherwise
+    secret_key: str = DEFAULT_SECRET   # signs access tokens; both services share it
     token_ttl_seconds: int = 8 * 3600
     activation_ttl_hours: int = 7 * 24
     argon2_time_cost: int = 3
@@ -42,6 +46,12 @@ class Settings:
     def rq_url(self) -> str:
         """The Redis URL that RQ's queues live on."""
         return self.rq_redis_url or self.redis_url
+
+    def check_secret(self) -> None:
+        """Outside development, refuse the default token secret (anyone could sign tokens with it)."""
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
+            raise RuntimeError("NCC_SECRET_KEY is the default one: set a secret of your own "
+                               "(or NCC_ENV=development to try the system locally)")
 
     def but(self, **changes) -> "Settings":
         """A copy with some settings changed (tests and the launcher use it)."""
@@ -63,6 +73,7 @@ def from_env(env: dict | None = None) -> Settings:
         append_retries=_int(env, "NCC_APPEND_RETRIES", defaults.append_retries),
         tracker_batch=_int(env, "NCC_TRACKER_BATCH", defaults.tracker_batch),
         sweep_seconds=_int(env, "NCC_SWEEP_SECONDS", defaults.sweep_seconds),
+        environment=env.get("NCC_ENV") or "production",
         secret_key=env.get("NCC_SECRET_KEY") or defaults.secret_key,
         token_ttl_seconds=_int(env, "NCC_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
         activation_ttl_hours=_int(env, "NCC_ACTIVATION_TTL_HOURS", defaults.activation_ttl_hours),

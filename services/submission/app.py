@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
                nudge: Callable[[str], None] | None = None) -> Flask:
     """Build the write-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
+    settings.check_secret()
     redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
     if nudge is None:
         rq_redis = rq_redis if rq_redis is not None else (

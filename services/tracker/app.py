@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
                clock: Callable[[], datetime] = _wall_clock, identify=None) -> Flask:
     """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
+    settings.check_secret()
     redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
     keys = Keys(settings.key_prefix, settings.partitions)
     models = ReadModels(redis, keys)

@@ -1,0 +1,24 @@
+"""Configuration: read once from the environment; the default secret only in development."""
+import pytest
+
+from shared.config import DEFAULT_SECRET, from_env
+
+
+def test_defaults_and_overrides():
+    """Localhost defaults; every variable read where documented; bad numbers refused."""
+    s = from_env({})
+    assert s.redis_url == "redis://127.0.0.1:6379/0" and s.environment == "production" and s.partitions == 16
+    s = from_env({"REDIS_URL": "redis://x:1/2", "NCC_PARTITIONS": "32", "NCC_LOCK_GRACE_DAYS": "30",
+                  "NCC_ENV": "development"})
+    assert (s.redis_url, s.partitions, s.lock_grace_days, s.environment) == ("redis://x:1/2", 32, 30, "development")
+    with pytest.raises(ValueError):
+        from_env({"NCC_PARTITIONS": "many"})
+
+
+def test_default_secret_refused_outside_development():
+    """Production with the default secret refuses to start; development or a real secret starts."""
+    with pytest.raises(RuntimeError, match="NCC_SECRET_KEY"):
+        from_env({}).check_secret()
+    from_env({"NCC_ENV": "development"}).check_secret()
+    from_env({"NCC_SECRET_KEY": "a-long-random-secret-of-our-own"}).check_secret()
+    assert from_env({}).secret_key == DEFAULT_SECRET
