@@ -9,7 +9,9 @@ from flask import Flask
 
 from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
+from shared import metrics
 from shared.web import add_health, make_api
+from prometheus_client import Counter
 
 from shared.auth import Accounts, Throttle, Tokens, token_identity
 from shared.keys import Keys
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     api.register_blueprint(bp, url_prefix="/api/v1")
     api.register_blueprint(auth_bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
+    registry = metrics.install(app, "submission")
+    appended = Counter("ncc_events_appended", "Events appended, by type", ["type"], registry=registry)
+    service.on_append = lambda event: appended.labels(event.type).inc()
     from .cli import COMMANDS
     for command in COMMANDS:
         app.cli.add_command(command)

@@ -65,6 +65,7 @@ class SubmissionService:
         self.frameworks = frameworks
         self.nudge = nudge
         self.new_id = new_id
+        self.on_append: Callable = lambda event: None
         self.cache_size = 4096
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -138,6 +139,7 @@ class SubmissionService:
                 idempotency_record={"fingerprint": fp, "answer": answer},
                 recorded_ms=int(now.timestamp() * 1000))
             if outcome.status == "ok":
+                self.on_append(event)
                 self.nudge(stream)
                 return Outcome(201, answer)
             if outcome.status == "seen":

@@ -1,6 +1,7 @@
 """The tracker read API's app factory: the composition root of the read side."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -11,6 +12,7 @@ from flask import Flask
 from shared.config import Settings, from_env
 from shared.auth import Accounts, Tokens, token_identity
 from shared.keys import Keys
+from shared import metrics
 from shared.web import add_health, make_api
 
 from .queries import Queries
@@ -43,4 +45,20 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     from .api import bp
     api.register_blueprint(bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
+    queue = app.extensions["ncc"]["queue"]
+
+    def gauges():
+        lag = models.lag()
+        oldest = lag["oldest_unprojected_ms"]
+        return {
+            "ncc_projection_lag_events": ("Events in the log not yet projected", lag["events_behind"]),
+            "ncc_projection_lag_streams": ("Streams with events not yet projected", lag["streams_behind"]),
+            "ncc_projection_oldest_unprojected_seconds": (
+                "Age of the oldest unprojected event", 0 if oldest is None else max(0, time.time() - oldest / 1000)),
+            "ncc_parked_streams": ("Streams whose projection stopped at a bad event", lag["parked_streams"]),
+            "ncc_queue_depth": ("Jobs waiting in the tracker queue", len(queue)),
+            "ncc_failed_jobs": ("Tracker jobs in RQ's failed registry", queue.failed_job_registry.count),
+        }
+
+    metrics.install(app, "tracker").register(metrics.GaugesFromCallable(gauges))
     return app

@@ -1,0 +1,52 @@
+"""``/metrics`` in the Prometheus text format: requests and latency per route and status, plus each service's own.
+
+Each app has its own registry (several apps may live in one process, as in the tests). Under gunicorn each
+worker process reports its own counters; gauges read from Redis are the same in every worker.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class GaugesFromCallable:
+    """A collector whose gauges come from a function read at scrape time: name -> (help, value)."""
+
+    def __init__(self, read):
+        self.read = read
+
+    def collect(self):
+        for name, (help_text, value) in self.read().items():
+            yield GaugeMetricFamily(name, help_text, value=value)
+
+
+def install(app: Flask, service: str) -> CollectorRegistry:
+    """Count requests and time them per route and status; serve ``/metrics``; return the registry for more."""
+    registry = CollectorRegistry()
+    requests = Counter("ncc_http_requests", "HTTP requests by route and status", ["service", "method", "route",
+                                                                                   "status"], registry=registry)
+    latency = Histogram("ncc_http_request_seconds", "HTTP request latency by route", ["service", "method", "route"],
+                        registry=registry, buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+
+    @app.before_request
+    def _start():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        requests.labels(service, request.method, route, str(response.status_code)).inc()
+        if "metrics_started" in g:
+            latency.labels(service, request.method, route).observe(time.perf_counter() - g.metrics_started)
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    app.extensions["ncc_metrics"] = registry
+    return registry
