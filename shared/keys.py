@@ -68,6 +68,10 @@ class Keys:
         """Hash: the tracker's ``checkpoint`` (last projected version) and ``snapshot`` (the folded state)."""
         return self._stream_key(stream, "rm")
 
+    def rebuilt(self, stream: str) -> str:
+        """Counter: how many times the stream's read models were rebuilt (readers' caches watch it)."""
+        return self._stream_key(stream, "rebuilt")
+
     def audit(self, stream: str) -> str:
         """List: the stream's audit entries; index i is the event at version i + 1."""
         return self._stream_key(stream, "audit")

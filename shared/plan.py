@@ -167,14 +167,6 @@ def apply(state: UnitState, event: Event) -> UnitState:
     return state
 
 
-def fold(stream: str, events) -> UnitState:
-    """A unit's state after all of ``events``, from nothing."""
-    state = UnitState(stream)
-    for event in events:
-        apply(state, event)
-    return state
-
-
 @dataclass
 class WindowsState:
     """The reporting windows NACC has set, by (fiscal_year, round); later sets replace earlier ones."""

@@ -26,12 +26,11 @@ class Queries:
 
     def windows(self) -> WindowsState:
         """The projected reporting windows."""
-        return self.models.windows(WINDOWS_STREAM)
+        return self.models.national(WINDOWS_STREAM)
 
     def registry(self) -> RegistryState:
-        """The projected registry (who oversees whom)."""
-        from shared.plan import from_dict
-        return from_dict(REGISTRY_STREAM, self.models.checkpoint(REGISTRY_STREAM)[1])
+        """The projected registry: units, accounts, who oversees whom."""
+        return self.models.national(REGISTRY_STREAM)
 
     def status(self, unit: str, now: datetime) -> dict:
         """A unit's status at ``now``, with how far the projection trails the log."""
@@ -44,8 +43,9 @@ class Queries:
 
     def events(self, unit: str, *, until_version: int | None = None, until=None) -> list:
         """The unit's events, oldest first, up to a version and/or an instant (inclusive)."""
-        events = read_events(self.models.redis, self.models.keys, unit, last=until_version or None) \
-            if until_version != 0 else []
+        if until_version == 0:
+            return []
+        events = read_events(self.models.redis, self.models.keys, unit, last=until_version)
         if until is not None:
             events = [e for e in events if fiscal.parse_instant(e.recorded_at) <= until]
         return events

@@ -5,7 +5,7 @@ import json
 
 from shared.events import canonical
 from shared.keys import Keys
-from shared.plan import (UnitState, WindowsState, state_from_dict, windows_from_dict)
+from shared.plan import UnitState, from_dict, state_from_dict
 
 # Checks first, then writes: the checkpoint must still be the one the job started from, and the
 # audit list must hold exactly one entry per projected event. The unprojected marker is cleared
@@ -19,8 +19,8 @@ if cp ~= expected then return {0, cp} end
 if redis.call('LLEN', audit) ~= cp then return {-1, cp} end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
-for k = 6, #KEYS do
-  local v = ARGV[6 + n + k - 5]
+for k = 7, #KEYS do
+  local v = ARGV[6 + n + k - 6]
   if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
 end
 if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
@@ -39,8 +39,9 @@ local n = tonumber(ARGV[6])
 redis.call('DEL', audit)
 for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
-for k = 6, #KEYS do
-  local v = ARGV[6 + n + k - 5]
+redis.call('INCR', KEYS[6])
+for k = 7, #KEYS do
+  local v = ARGV[6 + n + k - 6]
   if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
 end
 if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
@@ -66,6 +67,7 @@ class ReadModels:
         self.keys = keys
         self._project = redis.register_script(PROJECT_LUA)
         self._replace = redis.register_script(REPLACE_LUA)
+        self._national: dict = {}
 
     def checkpoint(self, stream: str) -> tuple[int, dict | None]:
         """The last projected version and the snapshot folded up to it."""
@@ -77,10 +79,19 @@ class ReadModels:
         _cp, snap = self.checkpoint(stream)
         return state_from_dict(snap) if snap else UnitState(stream)
 
-    def windows(self, stream: str) -> WindowsState:
-        """The projected reporting windows."""
-        _cp, snap = self.checkpoint(stream)
-        return windows_from_dict(snap) if snap else WindowsState()
+    def national(self, stream: str):
+        """The projected state of a national stream (windows, registry), parsed again only when its
+        checkpoint moved: every read request consults them, and the registry's snapshot is megabytes
+        nationally. The states returned are shared; readers never change them."""
+        key = self.keys.read_model(stream)
+        mark = (self.redis.hget(key, "checkpoint"), self.redis.get(self.keys.rebuilt(stream)))
+        cached = self._national.get(stream)          # a rebuild may repair a snapshot at the same checkpoint
+        if cached is not None and cached[0] == mark:
+            return cached[1]
+        checkpoint, snap = self.redis.hmget(key, "checkpoint", "snapshot")
+        state = from_dict(stream, json.loads(snap) if snap else None)
+        self._national[stream] = ((checkpoint, mark[1]), state)
+        return state
 
     def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, audit: list[dict],
               rounds: dict, parked: dict | None) -> tuple[int, int]:
@@ -95,7 +106,7 @@ class ReadModels:
     def _keys(self, stream: str, rounds: dict) -> list[str]:
         p = self.keys.partition_of(stream)
         return [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
-                self.keys.unprojected(p), self.keys.parked(p),
+                self.keys.unprojected(p), self.keys.parked(p), self.keys.rebuilt(stream),
                 *(self.keys.rounds(p, fy, r) for (fy, r) in rounds)]
 
     def replace(self, stream: str, *, checkpoint: int, snapshot: dict, audit: list[dict], rounds: dict,

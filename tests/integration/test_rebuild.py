@@ -1,4 +1,5 @@
 """Rebuilding read models from the log: byte-identical, atomic per stream, no live write lost."""
+import json
 import os
 import threading
 
@@ -81,3 +82,28 @@ def test_replay_endpoint_runs_a_job_with_progress(app_factory, real_redis, setti
     assert_read_model_is_fold(real_redis, settings, "3100100")
     assert reader.post("/api/v1/replay", json={"unit": "3100900"}, headers=OPERATOR).status_code == 404
     assert reader.get("/api/v1/jobs/nope", headers=OPERATOR).status_code == 404
+
+
+def test_national_states_are_parsed_once_until_they_change(app_factory, fake_redis, settings):
+    """The read side reuses the parsed registry while it is unchanged, and sees a new projection or a repair."""
+    from services.submission import handlers
+    from services.submission.service import fingerprint
+
+    app = app_factory(fake_redis)
+    tracker = Tracker(fake_redis, settings)
+    tracker.project(REGISTRY_STREAM)
+    models = tracker.models
+    first = models.national(REGISTRY_STREAM)
+    assert models.national(REGISTRY_STREAM) is first and "3100300" not in first.supervisors.get("sup01", [])
+    app.extensions["ncc"]["service"].execute(REGISTRY_STREAM, lambda s, ctx: handlers.assign_units(
+        s, {"supervisor": "sup01", "units": ["3100300"]}, ctx), actor={"username": "op", "role": "operator"},
+        fp=fingerprint("T", "x", {}))
+    tracker.project(REGISTRY_STREAM)
+    assert "3100300" in models.national(REGISTRY_STREAM).supervisors["sup01"]
+    damaged = json.loads(fake_redis.hget(models.keys.read_model(REGISTRY_STREAM), "snapshot"))
+    damaged["units"] = {}
+    fake_redis.hset(models.keys.read_model(REGISTRY_STREAM), "snapshot", json.dumps(damaged))
+    stale = models.national(REGISTRY_STREAM)                     # same checkpoint: the parsed copy is kept
+    tracker.rebuild([REGISTRY_STREAM])                           # the repair bumps the rebuild counter
+    repaired = models.national(REGISTRY_STREAM)
+    assert repaired is not stale and "3100100" in repaired.units

@@ -12,7 +12,7 @@ from shared.errors import InvalidError, NotFoundError, RuleError
 from shared.events import new_event, verify_chain
 from shared.fiscal import BANGKOK
 from shared.framework import FrameworkRegistry
-from shared.plan import UnitState, WindowsState, apply, fold
+from shared.plan import UnitState, WindowsState, apply, fold_onto
 
 FRAMEWORKS = FrameworkRegistry.load()
 UNIT = {"username": "3100100", "role": "unit"}
@@ -386,5 +386,5 @@ def test_history_folds_and_verifies(planned):
     planned.do(h.send_reminder, {"fiscal_year": 2564, "round": 12, "message": "กรุณารายงาน"},
                actor={"username": "nacc1", "role": "nacc"})
     assert verify_chain(planned.events, "3100100").ok
-    again = fold("3100100", planned.events)
+    again = fold_onto(UnitState("3100100"), planned.events)
     assert again == planned.state
