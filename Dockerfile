@@ -8,4 +8,4 @@ RUN pip install --no-cache-dir .
 ENV PYTHONUNBUFFERED=1
 USER nobody
 EXPOSE 8000 8001
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "services.submission.app:create_app()"]
+CMD ["gunicorn", "-c", "python:services.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "services.submission.app:create_app()"]

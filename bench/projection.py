@@ -98,8 +98,7 @@ def lag(server, rate: float, seconds: float, writers: int) -> None:
     r.flushall()
     keys = Keys(SETTINGS.key_prefix, SETTINGS.partitions)
     env = {**os.environ, "REDIS_URL": server.url, "NCC_PARTITIONS": str(SETTINGS.partitions)}
-    worker = subprocess.Popen(worker_argv(server.url, SETTINGS.tracker_queue,
-                                          worker_class=os.environ.get("NCC_WORKER_CLASS", WORKER_CLASS)),
+    worker = subprocess.Popen(worker_argv(worker_class=os.environ.get("NCC_WORKER_CLASS", WORKER_CLASS)),
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app = create_app(SETTINGS, redis=r, clock=lambda: datetime(2021, 4, 20, tzinfo=timezone.utc),
                      identify=actor_from_header)

@@ -29,10 +29,9 @@ def services(env: dict) -> list[Service]:
     """The processes to run, from the environment (ports, worker counts)."""
     python = sys.executable
     host = env.get("NCC_HOST", "127.0.0.1")
-    gunicorn = [python, "-m", "gunicorn", "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4",
-                "--access-logfile", "-", "--graceful-timeout", "5"]
-    rq_url = env.get("RQ_REDIS_URL") or env["REDIS_URL"]
-    workers = [Service(f"tracker-worker-{n}", worker_argv(rq_url, env.get("NCC_TRACKER_QUEUE", "tracker")))
+    gunicorn = [python, "-m", "gunicorn", "-c", "python:services.gunicorn_conf",
+                "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4"]
+    workers = [Service(f"tracker-worker-{n}", worker_argv())
                for n in range(1, int(env.get("NCC_TRACKER_WORKERS", "1")) + 1)]
     return [
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",

@@ -1,16 +1,20 @@
-"""``/metrics`` in the Prometheus text format: requests and latency per route and status, plus each service's own.
+"""Request instrumentation: ``/metrics`` in the Prometheus text format (requests and latency per route and
+status, plus each service's own) and one JSON access-log line per request.
 
 Each app has its own registry (several apps may live in one process, as in the tests). Under gunicorn each
 worker process reports its own counters; gauges read from Redis are the same in every worker.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+access_log = logging.getLogger("ncc.access")
 
 
 class GaugesFromCallable:
@@ -40,8 +44,13 @@ def install(app: Flask, service: str) -> CollectorRegistry:
     def _count(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
         requests.labels(service, request.method, route, str(response.status_code)).inc()
-        if "metrics_started" in g:
-            latency.labels(service, request.method, route).observe(time.perf_counter() - g.metrics_started)
+        seconds = time.perf_counter() - g.metrics_started if "metrics_started" in g else 0.0
+        latency.labels(service, request.method, route).observe(seconds)
+        actor = g.get("actor")
+        access_log.info("%s %s %s", request.method, request.path, response.status_code,
+                        extra={"service": service, "method": request.method, "route": route, "path": request.path,
+                               "status": response.status_code, "ms": round(seconds * 1000, 2),
+                               "actor": actor.username if actor else None})
         return response
 
     @app.get("/metrics")

@@ -5,6 +5,7 @@ import logging
 
 import redis as redis_lib
 
+from . import logs
 from .keys import Keys
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,16 @@ class Nudger:
         self.keys = keys
         self.queue = Queue(queue_name, connection=rq_redis)
 
-    def __call__(self, stream: str, *, meta: dict | None = None) -> bool:
-        """True when a job was queued; never raises (the unprojected marker backs every nudge)."""
+    def __call__(self, stream: str) -> bool:
+        """True when a job was queued; never raises (the unprojected marker backs every nudge).
+
+        The job carries the request id of the write that queued it, for its log lines."""
         try:
             if not self.rq_redis.set(self.keys.nudge_flag(stream), "1", nx=True, ex=FLAG_TTL_SECONDS):
                 return False
+            rid = logs.request_id.get()
             self.queue.enqueue(PROJECT_JOB, stream, job_timeout=600, result_ttl=0, failure_ttl=3600,
-                               meta=meta or {})
+                               meta={"request_id": rid} if rid else {})
             return True
         except redis_lib.RedisError:
             log.warning("tracker nudge for %s not enqueued; the sweep will pick it up", stream, exc_info=True)

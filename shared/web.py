@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from decimal import Decimal
 
@@ -13,11 +14,13 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
+from . import logs
 from .errors import NccError
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _no_constants(name: str):
@@ -117,12 +120,20 @@ def _require_json():
 
 
 def _request_id():
-    g.request_id = (request.headers.get("X-Request-Id") or "")[:64] or uuid.uuid4().hex
+    """The caller's ``X-Request-Id`` when it is a plain token (letters, digits, ``._-``, up to 64), else a new one;
+    kept in ``g``, in the log context and in every event the request appends."""
+    given = request.headers.get("X-Request-Id") or ""
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    logs.request_id.set(g.request_id)
 
 
 def _echo_request_id(response):
     response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
     return response
+
+
+def _forget_request_id(_exc=None):
+    logs.request_id.set(None)
 
 
 def make_api(app: Flask, title: str, description: str) -> Api:
@@ -144,6 +155,7 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     app.before_request(_request_id)
     app.before_request(_require_json)
     app.after_request(_echo_request_id)
+    app.teardown_request(_forget_request_id)
     return api
 
 

@@ -8,6 +8,7 @@ import traceback
 
 import redis as redis_lib
 
+from shared import logs
 from shared.config import Settings, from_env
 from shared.errors import UnknownSchemaVersionError
 from shared.keys import Keys, is_unit_stream
@@ -56,6 +57,11 @@ class Tracker:
                 raise RuntimeError(f"read model of {stream} is inconsistent at checkpoint {value}; rebuild it")
             if status == 1:
                 applied += len(step["audit"])
+                if step["audit"]:
+                    log.info("projected %s v%s..v%s", stream, checkpoint + 1, step["checkpoint"],
+                             extra={"stream": stream, "from_version": checkpoint + 1, "to_version": step["checkpoint"],
+                                    "request_ids": sorted({e.meta["request_id"] for e in events[:len(step["audit"])]
+                                                           if e.meta.get("request_id")})})
                 if step["park"]:
                     log.error("stream %s parked at version %s: %s", stream, step["park"]["version"],
                               step["park"]["error"])
@@ -156,8 +162,15 @@ def tracker() -> Tracker:
 
 
 def project_stream(stream: str) -> dict:
-    """RQ job: project one stream (enqueued by the write side's nudge and by the sweep)."""
-    return tracker().project(stream)
+    """RQ job: project one stream (enqueued by the write side's nudge and by the sweep); its log lines carry
+    the request id of the write that queued it."""
+    from rq import get_current_job
+    job = get_current_job()
+    token = logs.request_id.set((job.meta.get("request_id") if job is not None else None))
+    try:
+        return tracker().project(stream)
+    finally:
+        logs.request_id.reset(token)
 
 
 def rebuild(unit: str | None = None) -> dict:

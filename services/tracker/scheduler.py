@@ -7,6 +7,7 @@ from __future__ import annotations
 import redis as redis_lib
 from rq.cron import CronScheduler
 
+from shared import logs
 from shared.config import from_env
 
 from .jobs import sweep
@@ -14,6 +15,7 @@ from .jobs import sweep
 
 def main() -> None:
     """Register the sweep and run until stopped (SIGTERM or Ctrl-C)."""
+    logs.configure()
     settings = from_env()
     scheduler = CronScheduler(connection=redis_lib.Redis.from_url(settings.rq_url), name="ncc-tracker-sweep")
     scheduler.register(sweep, queue_name=settings.tracker_queue, interval=settings.sweep_seconds,

@@ -3,6 +3,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.tracker.app import create_app as create_reader
 from shared.identity import actor_from_header
+from shared.streams import read_events
 
 UNIT = {"X-Actor": "unit:3100100"}
 
@@ -30,3 +31,22 @@ def test_metrics_on_both_services(app_factory, fake_redis, settings, clock):
     got = samples(reader)
     assert got[("ncc_projection_lag_events", ())] >= 1 and got[("ncc_parked_streams", ())] == 0
     assert ("ncc_queue_depth", ()) in got and ("ncc_failed_jobs", ()) in got
+
+
+def test_access_line_and_event_carry_the_request_id(app_factory, fake_redis, keys, caplog):
+    """The caller's X-Request-Id is echoed, logged on the access line with route, status and actor, and kept in
+    the appended event's meta; a malformed one is replaced by a fresh id."""
+    writer = app_factory(fake_redis).test_client()
+    with caplog.at_level("INFO", logger="ncc.access"):
+        rv = writer.put("/api/v1/units/3100100/plan", json={"title": "แผน", "first_fiscal_year": 2561,
+                                                           "last_fiscal_year": 2564},
+                        headers={**UNIT, "X-Request-Id": "trace-42.a"})
+        bad = writer.get("/healthz", headers={"X-Request-Id": "two words {\"x\": 1}"})
+    assert rv.status_code == 201 and rv.headers["X-Request-Id"] == "trace-42.a"
+    line = next(r for r in caplog.records if r.name == "ncc.access" and r.method == "PUT")
+    assert (line.route, line.status, line.actor, line.service) == ("/api/v1/units/<code>/plan", 201, "3100100",
+                                                                   "submission")
+    assert line.ms >= 0
+    events = read_events(fake_redis, keys, "3100100")
+    assert events[-1].meta["request_id"] == "trace-42.a"
+    assert len(bad.headers["X-Request-Id"]) == 32 and " " not in bad.headers["X-Request-Id"]

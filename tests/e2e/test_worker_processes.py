@@ -1,4 +1,5 @@
 """End to end with real `rq worker` processes on a real redis-server: write -> nudge -> worker -> read API."""
+import json
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ def worker(redis_server, settings, *, burst=True, batch=None, worker_class=WORKE
     """A real `rq worker` process for the tracker queue (the run command's), configured through the environment."""
     env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
            "NCC_TRACKER_BATCH": str(batch or settings.tracker_batch)}
-    argv = worker_argv(redis_server.url, settings.tracker_queue, burst=burst, worker_class=worker_class)
+    argv = worker_argv(burst=burst, worker_class=worker_class)
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -42,9 +43,27 @@ def crash(proc):
     proc.wait()
 
 
-def finish(proc, timeout=60):
+def finish(proc, timeout=60) -> str:
+    """Wait for a burst worker; its stderr (JSON log lines)."""
     _out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err.decode()[-2000:]
+    return err.decode()
+
+
+def test_request_id_follows_the_write_into_the_worker_log(redis_server, real_redis, settings, clock):
+    """The worker logs JSON; its projection line carries the request id of the write that queued the job, and
+    lists it among the projected events' request ids."""
+    app = create_writer(settings, redis=real_redis, clock=clock, identify=actor_from_header)
+    register_units(app.extensions["ncc"]["service"])
+    rv = app.test_client().put(f"{BASE}/units/3100100/plan", json={
+        "title": "แผน 2561-2564", "first_fiscal_year": 2561, "last_fiscal_year": 2564},
+        headers={**UNIT, "X-Request-Id": "deadline-day-0042"})
+    assert rv.status_code == 201
+    lines = [json.loads(line) for line in finish(worker(redis_server, settings)).splitlines()]
+    projected = [line for line in lines if line.get("stream") == "3100100"]
+    assert projected and projected[0]["logger"] == "services.tracker.jobs"
+    assert projected[0]["request_id"] == "deadline-day-0042"
+    assert projected[0]["request_ids"] == ["deadline-day-0042"] and projected[0]["to_version"] == 1
 
 
 def test_write_is_projected_by_a_worker_process(redis_server, real_redis, settings, clock):
