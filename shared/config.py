@@ -40,6 +40,7 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
+    log_level: str = "INFO"         # every process logs JSON lines to stderr at this level
     extra: dict = field(default_factory=dict)
 
     @property
@@ -80,11 +81,14 @@ def from_env(env: dict | None = None) -> Settings:
         argon2_time_cost=_int(env, "NCC_ARGON2_TIME_COST", defaults.argon2_time_cost),
         argon2_memory_kib=_int(env, "NCC_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
         framework_dir=env.get("NCC_FRAMEWORK_DIR", ""),
+        log_level=(env.get("NCC_LOG_LEVEL") or defaults.log_level).upper(),
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")
     if settings.tracker_batch < 1 or settings.sweep_seconds < 1:
         raise ValueError("NCC_TRACKER_BATCH and NCC_SWEEP_SECONDS must be at least 1")
+    if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("NCC_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     if settings.lock_grace_days < 0:
         raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
     return settings

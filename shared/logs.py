@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -36,27 +35,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def level() -> str:
-    """The log level, from NCC_LOG_LEVEL (default INFO)."""
-    return os.environ.get("NCC_LOG_LEVEL", "INFO").upper()
-
-
-def configure() -> None:
+def configure(level: str = "INFO") -> None:
     """Send every log record of this process to stderr as JSON (called by each process's entry point)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level())
+    root.setLevel(level)
 
 
-def gunicorn_config() -> dict:
+def gunicorn_config(level: str = "INFO") -> dict:
     """gunicorn's ``logconfig_dict``: its own error log and everything else as JSON (access lines come from
     the apps, which know the route, the actor and the request id)."""
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {"version": 1, "disable_existing_loggers": False,
             "formatters": {"json": {"()": JsonFormatter}},
             "handlers": {"stderr": handler},
-            "root": {"level": level(), "handlers": ["stderr"]},
+            "root": {"level": level, "handlers": ["stderr"]},
             "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
                         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}}}

@@ -15,8 +15,8 @@ from .jobs import sweep
 
 def main() -> None:
     """Register the sweep and run until stopped (SIGTERM or Ctrl-C)."""
-    logs.configure()
     settings = from_env()
+    logs.configure(settings.log_level)
     scheduler = CronScheduler(connection=redis_lib.Redis.from_url(settings.rq_url), name="ncc-tracker-sweep")
     scheduler.register(sweep, queue_name=settings.tracker_queue, interval=settings.sweep_seconds,
                        job_timeout=300, result_ttl=60)

@@ -22,9 +22,8 @@ def argv(*, burst: bool = False, worker_class: str = WORKER_CLASS) -> list[str]:
             *(["--worker-class", worker_class] if worker_class != WORKER_CLASS else [])]
 
 
-def rq_args(extra: list[str]) -> list[str]:
+def rq_args(settings, extra: list[str]) -> list[str]:
     """The ``rq worker`` arguments for this deployment's settings plus ``extra``."""
-    settings = from_env()
     return ["worker", "--url", settings.rq_url, "--quiet", *extra,
             *([] if "--worker-class" in extra else ["--worker-class", WORKER_CLASS]), settings.tracker_queue]
 
@@ -32,8 +31,9 @@ def rq_args(extra: list[str]) -> list[str]:
 def main(extra: list[str] | None = None) -> None:
     """Configure JSON logs (RQ then keeps its own records on them too) and run RQ's worker command."""
     from rq.cli import main as rq_main
-    logs.configure()
-    rq_main(rq_args(sys.argv[1:] if extra is None else extra), prog_name="rq")
+    settings = from_env()
+    logs.configure(settings.log_level)
+    rq_main(rq_args(settings, sys.argv[1:] if extra is None else extra), prog_name="rq")
 
 
 if __name__ == "__main__":

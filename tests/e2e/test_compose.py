@@ -79,3 +79,12 @@ def test_production_refuses_the_default_secret(redis_server):
     code = "from services.submission.app import create_app; create_app()"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0 and re.search("NCC_SECRET_KEY is the default one", result.stderr)
+
+
+def test_every_compose_variable_is_documented():
+    """Each variable the compose file sets has a row in the README's configuration table."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme[readme.index("## Configuration"):readme.index("## The framework")]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    used = {name for svc in compose()["services"].values() for name in svc.get("environment", {})}
+    assert used and used <= documented, used - documented
