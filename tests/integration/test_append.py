@@ -49,6 +49,19 @@ def test_wrong_expected_version_is_a_conflict_and_writes_nothing(any_redis, keys
     assert dump_log(any_redis) == before
 
 
+def test_same_event_sent_twice_is_appended_once(any_redis, keys, appender):
+    """A client re-sending the script after losing its reply (redis-py retries a dropped connection) gets
+    ok for the event already there, even after another writer appended behind it; nothing is written twice."""
+    first = event(1, GENESIS_HASH)
+    assert (appender.append(first).status, appender.append(first).status) == ("ok", "ok")
+    second = event(2, first.hash)
+    appender.append(second)
+    before = dump_log(any_redis)
+    again = appender.append(first)
+    assert (again.status, again.value) == ("ok", 1)
+    assert dump_log(any_redis) == before and any_redis.xlen(keys.events("3100100")) == 2
+
+
 def test_wrong_chain_head_is_refused_and_writes_nothing(any_redis, keys, appender):
     """An event not linked to the current head is refused."""
     appender.append(event(1, GENESIS_HASH))
