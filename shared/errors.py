@@ -79,7 +79,7 @@ class TooManyAttemptsError(NccError):
 
 
 class StoreUnavailableError(NccError):
-    """Redis cannot be reached; nothing was written (503)."""
+    """Redis cannot be reached or refused the write; the client re-sends with its Idempotency-Key (503)."""
 
     status = 503
 

@@ -38,12 +38,20 @@ def version_of(redis, keys: Keys, stream: str) -> int:
 
 
 def head_of(redis, keys: Keys, stream: str) -> tuple[int, str]:
-    """A stream's version and chain head hash, read together."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.xlen(keys.events(stream))
-    pipe.get(keys.head(stream))
-    length, head = pipe.execute()
-    return int(length), (head.decode() if head else GENESIS_HASH)
+    """A stream's version and chain head hash, read together.
+
+    Plain reads, not MULTI: Redis refuses MULTI at its memory limit and reads must go on there. The head
+    changes with every append (each hash is new), so the same head before and after XLEN means the
+    length belongs to it; otherwise an append came in between and the reads are repeated."""
+    head_key, events_key = keys.head(stream), keys.events(stream)
+    while True:
+        pipe = redis.pipeline(transaction=False)
+        pipe.get(head_key)
+        pipe.xlen(events_key)
+        pipe.get(head_key)
+        before, length, head = pipe.execute()
+        if before == head:
+            return int(length), (head.decode() if head else GENESIS_HASH)
 
 
 def idempotency_record(redis, keys: Keys, stream: str, key: str) -> dict | None:

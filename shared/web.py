@@ -98,7 +98,8 @@ def _ncc_error(error: NccError):
 
 def _redis_down(error: redis_lib.RedisError):
     log.warning("redis unavailable: %r", error)
-    response = jsonify(error_body(503, "the event store cannot be reached; nothing was written, try again"))
+    response = jsonify(error_body(503, "the event store cannot be reached; send the request again (with the same "
+                                   "Idempotency-Key for a write)"))
     response.status_code = 503
     response.headers["Retry-After"] = "1"
     return response

@@ -111,8 +111,9 @@ class SubmissionService:
         try:
             return self._execute(stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta)
         except redis_lib.RedisError as exc:
-            raise StoreUnavailableError(f"the event store cannot be reached ({type(exc).__name__}); "
-                                        "nothing was written, try again") from exc
+            raise StoreUnavailableError(f"the event store did not confirm this write ({type(exc).__name__}); "
+                                        "send it again with the same Idempotency-Key, which records it once "
+                                        "whether or not it was written") from exc
 
     def _execute(self, stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta) -> Outcome:
         if idempotency_key:

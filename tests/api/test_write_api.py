@@ -197,11 +197,12 @@ def test_locked_round_says_until_when_and_how(fast_client, clock):
 
 
 def test_redis_down_is_503_and_readyz_says_so(app_factory):
-    """With Redis unreachable, writes answer 503 (nothing written) and /readyz 503; /healthz stays 200."""
+    """With Redis unreachable, writes answer 503 (re-send with the same Idempotency-Key) and /readyz 503;
+    /healthz stays 200."""
     dead = redis_lib.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
     client = app_factory(dead, register=False).test_client()
     rv = client.put(f"{BASE}/units/3100100/plan", json=PLAN, headers=UNIT)
-    assert rv.status_code == 503 and "nothing was written" in rv.json["message"]
+    assert rv.status_code == 503 and "Idempotency-Key" in rv.json["message"] and rv.headers["Retry-After"]
     assert client.get("/readyz").status_code == 503
     assert client.get("/healthz").status_code == 200
 
