@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import flask_smorest
+import marshmallow as ma
 import redis as redis_lib
 from flask import Flask, current_app, g, jsonify, request
 from webargs import core as webargs_core
@@ -60,8 +61,23 @@ def _first_reason(errors, path: str = "") -> str:
     return path
 
 
+class ErrorSchema(ma.Schema):
+    """API.md's error body as documented: the reasons per field, and each rule's own fields beside them."""
+
+    class Meta:
+        unknown = ma.INCLUDE      # documented as additionalProperties: rule, current_version, locks_at ...
+
+    code = ma.fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    status = ma.fields.String(required=True, metadata={"description": "its name"})
+    message = ma.fields.String(required=True, metadata={"description": "why, in words"})
+    errors = ma.fields.Dict(metadata={"description": "per location and field, the reasons"})
+    rule = ma.fields.String(metadata={"description": "the domain rule that refused the change (409)"})
+
+
 class Api(flask_smorest.Api):
     """flask-smorest's Api whose every error body carries a ``message``, as API.md asks."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)

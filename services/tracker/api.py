@@ -142,8 +142,42 @@ class VerifyAnswer(Schema):
     unit = fields.String()
 
 
+class EventAnswer(Schema):
+    """One event exactly as stored: envelope, payload, and its place in the hash chain."""
+
+    stream = fields.String()
+    version = fields.Integer()
+    event_id = fields.String()
+    type = fields.String()
+    schema_version = fields.Integer()
+    actor = fields.Dict()
+    recorded_at = fields.String()
+    payload = fields.Dict()
+    prev_hash = fields.String()
+    hash = fields.String()
+    meta = fields.Dict()
+
+
+class EventsAnswer(Schema):
+    unit = fields.String()
+    count = fields.Integer()
+    events = fields.List(fields.Nested(EventAnswer))
+
+
+class StateAnswer(Schema):
+    """The fold of the log's prefix, and the status it gave at that moment (the shape /status answers)."""
+
+    unit = fields.String()
+    version = fields.Integer()
+    head_hash = fields.String()
+    as_of = fields.String(allow_none=True)
+    state = fields.Dict()
+    status = fields.Dict(allow_none=True)
+
+
 @bp.route("/units/<code>/events", methods=["GET"])
 @bp.arguments(EventsQuery, location="query", as_kwargs=True)
+@bp.response(200, EventsAnswer)
 @bp.doc(summary="The unit's raw events with envelope, prev_hash and hash, oldest first")
 def unit_events(code, until_version=None, until=None):
     queries, _now = _unit_scope(code, "unit_events")
@@ -153,6 +187,7 @@ def unit_events(code, until_version=None, until=None):
 
 @bp.route("/units/<code>/state", methods=["GET"])
 @bp.arguments(StateQuery, location="query", as_kwargs=True)
+@bp.response(200, StateAnswer)
 @bp.doc(summary="The plan and reports exactly as they stood at an instant or a version")
 def unit_state(code, as_of=None, version=None):
     queries, now = _unit_scope(code, "unit_state")
@@ -176,12 +211,37 @@ class ReplayRequest(Schema):
     unit = fields.String(validate=validate.Regexp(r"^\d{7}$"))
 
 
+class JobQueued(Schema):
+    """A rebuild job just queued: follow it at /jobs/{job_id}."""
+
+    job_id = fields.String()
+    status = fields.String()
+
+
+class JobAnswer(JobQueued):
+    """A rebuild job as RQ knows it."""
+
+    progress = fields.Dict(allow_none=True)
+    requested_by = fields.String(allow_none=True)
+    result = fields.Dict(allow_none=True)
+    enqueued_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+
+
+class LagAnswer(Schema):
+    streams_behind = fields.Integer()
+    events_behind = fields.Integer()
+    oldest_unprojected_ms = fields.Integer(allow_none=True)
+    oldest_unprojected_age_seconds = fields.Float(allow_none=True)
+    parked_streams = fields.Integer()
+
+
 REBUILD_JOB = "services.tracker.jobs.rebuild"
 
 
 @bp.route("/replay", methods=["POST"])
 @bp.arguments(ReplayRequest)
-@bp.response(202)
+@bp.response(202, JobQueued)
 @bp.doc(summary="Rebuild read models from the log (one unit, or all); follow it at /jobs/{job_id}")
 def replay(body):
     queries, _now, actor = _ctx()
@@ -195,6 +255,7 @@ def replay(body):
 
 
 @bp.route("/jobs/<job_id>", methods=["GET"])
+@bp.response(200, JobAnswer)
 @bp.doc(summary="A rebuild job: status, progress, result")
 def job_status(job_id):
     from rq.exceptions import NoSuchJobError
@@ -303,6 +364,7 @@ def export_xlsx(fiscal_year, round):  # noqa: A002
 
 
 @bp.route("/lag", methods=["GET"])
+@bp.response(200, LagAnswer)
 @bp.doc(summary="Projection lag: streams and events not yet projected, oldest waiting, parked streams")
 def lag():
     queries, now, actor = _ctx()
