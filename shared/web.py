@@ -112,7 +112,13 @@ def _ncc_error(error: NccError):
     return response
 
 
+UNAVAILABLE = (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.BusyLoadingError,
+               redis_lib.ReadOnlyError, redis_lib.exceptions.OutOfMemoryError)
+
+
 def _redis_down(error: redis_lib.RedisError):
+    if not isinstance(error, UNAVAILABLE):
+        return _unexpected(error)         # Redis refused what we sent: our bug, not an outage
     log.warning("redis unavailable: %r", error)
     response = jsonify(error_body(503, "the event store cannot be reached; send the request again (with the same "
                                    "Idempotency-Key for a write)"))

@@ -29,13 +29,16 @@ def _ctx():
     return ext["queries"], ext["clock"](), g.actor
 
 
+MAX_POSITION = 2 ** 53      # versions and audit positions: far beyond any log, inside what Redis takes
+
+
 class AuditQuery(Schema):
     """Filters and paging of the audit trail."""
 
     since = Instant()
     until = Instant()
     type = fields.String(metadata={"description": "event types, comma-separated"})
-    cursor = fields.Integer(validate=validate.Range(min=1), metadata={"description": "from next_cursor"})
+    cursor = fields.Integer(validate=validate.Range(1, MAX_POSITION), metadata={"description": "from next_cursor"})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
@@ -120,7 +123,7 @@ def unit_audit(code, since=None, until=None, type=None, cursor=None, limit=100):
 class EventsQuery(Schema):
     """Where the raw history stops (inclusive)."""
 
-    until_version = fields.Integer(validate=validate.Range(min=0))
+    until_version = fields.Integer(validate=validate.Range(0, MAX_POSITION))
     until = Instant()
 
 
@@ -128,7 +131,7 @@ class StateQuery(Schema):
     """The moment to show: an instant, or a version (not both)."""
 
     as_of = Instant()
-    version = fields.Integer(validate=validate.Range(min=0))
+    version = fields.Integer(validate=validate.Range(0, MAX_POSITION))
 
 
 class VerifyAnswer(Schema):

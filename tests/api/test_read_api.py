@@ -156,9 +156,12 @@ def test_exports_csv_and_xlsx(world):
     ("/supervisors/nobody/overview", NACC, 404),
     ("/rounds/2564/7/compliance", NACC, 404),
     ("/supervisors/sup01/overview?fiscal_year=2564", NACC, 422),
+    ("/units/3100100/audit?cursor=20456947372149428224", NACC, 422),
+    ("/units/3100100/state?version=99999999999999999999", NACC, 422),
+    ("/units/3100100/events?until_version=99999999999999999999", NACC, 422),
 ], ids=["no-identity", "no-identity-before-query", "other-unit", "unsupervised-unit", "unsupervised-audit", "other-supervisor",
         "unit-overview", "supervisor-compliance", "unit-export", "unit-lag", "bad-code", "unregistered", "unknown-supervisor",
-        "bad-round", "half-a-round"])
+        "bad-round", "half-a-round", "cursor-beyond-redis", "version-beyond-redis", "until-beyond-redis"])
 def test_read_refusals(world, path, headers, status):
     """Who may read what, per role and scope; bad paths and queries are 4xx with a reason."""
     rv = world["reader"].get(BASE + path, headers=headers)
