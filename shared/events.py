@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from .errors import UnknownSchemaVersionError
@@ -43,25 +43,33 @@ class Event:
 
     def body(self) -> dict:
         """Everything the hash covers: the event less ``prev_hash`` and ``hash``."""
-        data = asdict(self)
+        data = self.to_dict()
         del data["prev_hash"], data["hash"]
         return data
 
     def to_dict(self) -> dict:
-        """The event as stored and served."""
-        return asdict(self)
+        """The event as stored and served (shallow: payload, actor and meta are the event's own, never changed)."""
+        return {name: getattr(self, name) for name in _EVENT_FIELDS}
 
     def expected_hash(self) -> str:
         """The hash this event should carry, given its ``prev_hash``."""
         return chain_hash(self.prev_hash, self.body())
 
 
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
 def payload_errors(type_: str, schema_version: int, payload: dict) -> dict:
     """Marshmallow's errors for a payload ({} when valid); UnknownSchemaVersionError for unknown types."""
-    schema = PAYLOAD_SCHEMAS.get((type_, schema_version))
+    schema = _SCHEMA_INSTANCES.get((type_, schema_version))
     if schema is None:
-        raise UnknownSchemaVersionError(f"no schema for {type_} v{schema_version}")
-    return schema().validate(payload)
+        if (type_, schema_version) not in PAYLOAD_SCHEMAS:
+            raise UnknownSchemaVersionError(f"no schema for {type_} v{schema_version}")
+        schema = _SCHEMA_INSTANCES.setdefault((type_, schema_version), PAYLOAD_SCHEMAS[type_, schema_version]())
+    return schema.validate(payload)
+
+
+_SCHEMA_INSTANCES: dict = {}     # one instance per schema: building one per event cost more than validating
 
 
 def new_event(*, stream: str, version: int, type_: str, payload: dict, actor: dict,

@@ -92,7 +92,8 @@ def _route(rule: str, method: str, action: str, schema, summary: str):
     """Register a write view: one route, its body schema, its answers, the guard."""
     def register(view):
         # the guard wraps the body parsing: who you are and what you may touch come before your body
-        guarded_view = guarded(action)(bp.arguments(schema)(view))
+        # one schema instance per route (webargs would build one per request from a class)
+        guarded_view = guarded(action)(bp.arguments(schema())(view))
         documented = bp.doc(summary=summary, parameters=WRITE_HEADERS)(
             bp.alt_response(200, schema=WriteAnswer, description="Idempotent replay: the first answer")(
                 bp.response(201, WriteAnswer)(guarded_view)))
