@@ -92,9 +92,9 @@ class Keys:
         """Hash: failed attempts and the lock-out end, per username or per client address."""
         return f"{self.prefix}:throttle:{kind}:{who}"
 
-    def nudge_flag(self, stream: str) -> str:
-        """String on RQ's Redis: a projection job for the stream is queued (coalesces nudges)."""
-        return f"{self.prefix}:nudge:{stream}"
+    def nudge_flag(self, partition: int) -> str:
+        """Set while a projection job for the partition is queued and not yet started (nudges coalesce)."""
+        return f"{self.prefix}:nudge:p{partition}"
 
     def append_keys(self, stream: str) -> list[str]:
         """The keys the append script touches, in its KEYS order."""

@@ -1,4 +1,8 @@
-"""Nudging the tracker through RQ: one queued projection job per stream at most (nudges coalesce)."""
+"""Nudging the tracker through RQ: one queued projection job per partition at most (nudges coalesce).
+
+A job projects every stream of its partition that is behind, so under load one job serves many writes:
+RQ's own bookkeeping costs several fsync'd Redis writes per job, more than projecting a write does.
+"""
 from __future__ import annotations
 
 import logging
@@ -12,12 +16,13 @@ log = logging.getLogger(__name__)
 
 # The tracker's jobs, named by dotted path: the write side never imports tracker code.
 PROJECT_JOB = "services.tracker.jobs.project_stream"
+PARTITION_JOB = "services.tracker.jobs.project_partition"
 SWEEP_JOB = "services.tracker.jobs.sweep"
 FLAG_TTL_SECONDS = 60   # a queued job lost with its queue is re-nudged by the sweep after this
 
 
 class Nudger:
-    """Enqueues the projection job for a stream unless one is already queued.
+    """Enqueues the projection job for a stream's partition unless one is already queued.
 
     The flag is set here and cleared by the job when it starts, so a nudge that arrives while a
     job runs queues the next one; a job lost before starting frees its flag after the TTL.
@@ -34,10 +39,11 @@ class Nudger:
 
         The job carries the request id of the write that queued it, for its log lines."""
         try:
-            if not self.rq_redis.set(self.keys.nudge_flag(stream), "1", nx=True, ex=FLAG_TTL_SECONDS):
+            partition = self.keys.partition_of(stream)
+            if not self.rq_redis.set(self.keys.nudge_flag(partition), "1", nx=True, ex=FLAG_TTL_SECONDS):
                 return False
             rid = logs.request_id.get()
-            self.queue.enqueue(PROJECT_JOB, stream, job_timeout=600, result_ttl=0, failure_ttl=3600,
+            self.queue.enqueue(PARTITION_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=3600,
                                meta={"request_id": rid} if rid else {})
             return True
         except redis_lib.RedisError:

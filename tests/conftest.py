@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import fakeredis
 import pytest
@@ -172,3 +172,18 @@ def assert_read_model_is_fold(redis, settings, stream):
     for (fy, r), facts in step["rounds"].items():
         assert redis.hget(keys.rounds(p, fy, r), stream).decode() == dumps(facts)
     return events
+
+
+def bulk_history(redis, keys, stream, n):
+    """n events appended straight through the script (fast set-up for long streams)."""
+    from services.submission.appender import Appender
+    from shared.events import GENESIS_HASH, new_event
+
+    appender, prev = Appender(redis, keys), GENESIS_HASH
+    now = datetime(2021, 4, 20, tzinfo=timezone.utc)
+    for v in range(1, n + 1):
+        e = new_event(stream=stream, version=v, type_="ReminderSent", actor={"username": "nacc1", "role": "nacc"},
+                      payload={"fiscal_year": 2564, "round": 6, "message": f"แจ้งเตือนครั้งที่ {v}", "channel": "in_app"},
+                      recorded_at=now, prev_hash=prev)
+        assert appender.append(e).status == "ok"
+        prev = e.hash

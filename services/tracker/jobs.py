@@ -34,10 +34,8 @@ class Tracker:
         self.rq_redis = rq_redis if rq_redis is not None else redis
         self.batch = settings.tracker_batch
 
-    def project(self, stream: str, *, clear_flag: bool = True) -> dict:
+    def project(self, stream: str) -> dict:
         """Bring a stream's read models up to its log, a batch at a time; park it on a bad event."""
-        if clear_flag:
-            self.rq_redis.delete(self.keys.nudge_flag(stream))
         applied = 0
         while True:
             checkpoint, snapshot = self.models.checkpoint(stream)
@@ -127,16 +125,28 @@ class Tracker:
             progress(done, len(names))
         return {"streams": len(names), "events": events}
 
+    def behind(self, partition: int) -> list[str]:
+        """The partition's streams whose log is ahead of their projection, parked ones left out."""
+        parked = {s.decode() for s in self.redis.hkeys(self.keys.parked(partition))}
+        return [s.decode() for s in self.redis.zrange(self.keys.unprojected(partition), 0, -1)
+                if s.decode() not in parked]
+
+    def project_partition(self, partition: int) -> dict:
+        """Project every stream of the partition that is behind: under load one job serves many writes.
+
+        The partition's nudge flag is cleared first, so a write landing meanwhile queues the next job."""
+        self.rq_redis.delete(self.keys.nudge_flag(partition))
+        streams = self.behind(partition)
+        applied = sum(self.project(stream)["applied"] for stream in streams)
+        return {"partition": partition, "streams": len(streams), "applied": applied}
+
     def sweep(self, nudge=None) -> dict:
-        """Nudge every stream whose log is ahead of its projection and is not parked."""
+        """Nudge every stream whose log is ahead of its projection and is not parked (nudges of one
+        partition coalesce into one job)."""
         nudge = nudge or Nudger(self.rq_redis, self.keys, self.settings.tracker_queue)
         found, queued = 0, 0
         for p in range(self.keys.partitions):
-            parked = {s.decode() for s in self.redis.hkeys(self.keys.parked(p))}
-            for stream in self.redis.zrange(self.keys.unprojected(p), 0, -1):
-                stream = stream.decode()
-                if stream in parked:
-                    continue
+            for stream in self.behind(p):
                 found += 1
                 queued += bool(nudge(stream))
         return {"behind": found, "queued": queued}
@@ -161,16 +171,25 @@ def tracker() -> Tracker:
     return _TRACKERS[pid]
 
 
-def project_stream(stream: str) -> dict:
-    """RQ job: project one stream (enqueued by the write side's nudge and by the sweep); its log lines carry
-    the request id of the write that queued it."""
+def _as_queued_by_its_request(work):
+    """Run ``work`` with the request id of the write whose nudge queued this job, for its log lines."""
     from rq import get_current_job
     job = get_current_job()
     token = logs.request_id.set((job.meta.get("request_id") if job is not None else None))
     try:
-        return tracker().project(stream)
+        return work()
     finally:
         logs.request_id.reset(token)
+
+
+def project_partition(partition: int) -> dict:
+    """RQ job: project every stream of a partition that is behind (enqueued by nudges and the sweep)."""
+    return _as_queued_by_its_request(lambda: tracker().project_partition(partition))
+
+
+def project_stream(stream: str) -> dict:
+    """RQ job: project one stream (operators' and tests' direct use)."""
+    return _as_queued_by_its_request(lambda: tracker().project(stream))
 
 
 def rebuild(unit: str | None = None) -> dict:

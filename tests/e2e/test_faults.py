@@ -175,7 +175,7 @@ def test_crash_between_append_and_nudge(app_factory, redis_server, real_redis, s
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()[-2000:]
     assert [e.type for e in read_events(real_redis, keys, "3100100")] == ["PlanDeclared"]
     queue = Queue(settings.tracker_queue, connection=real_redis)
-    assert len(queue) == 0 and not real_redis.exists(keys.nudge_flag("3100100"))
+    assert len(queue) == 0 and not real_redis.exists(keys.nudge_flag(keys.partition_of("3100100")))
 
     scheduler = subprocess.Popen([sys.executable, "-m", "services.tracker.scheduler"], cwd=ROOT, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

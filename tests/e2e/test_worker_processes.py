@@ -5,22 +5,19 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import psutil
 import pytest
 from rq import Queue
 
 from services.submission.app import create_app as create_writer
-from services.submission.appender import Appender
 from services.tracker.app import create_app as create_reader
 from services.tracker.jobs import Tracker
 from services.tracker.worker import WORKER_CLASS
 from services.tracker.worker import argv as worker_argv
-from shared.events import GENESIS_HASH, new_event
 from shared.nudge import PROJECT_JOB
 from shared.identity import actor_from_header
-from tests.conftest import assert_read_model_is_fold, register_units
+from tests.conftest import assert_read_model_is_fold, bulk_history, register_units
 
 UNIT = {"X-Actor": "unit:3100100"}
 BASE = "/api/v1"
@@ -88,18 +85,6 @@ def test_write_is_projected_by_a_worker_process(redis_server, real_redis, settin
     audit = reader.get(f"{BASE}/units/3100100/audit", headers=UNIT).json
     assert [e["type"] for e in audit["entries"]] == ["PlanDeclared", "ItemAdded", "ReportSubmitted"]
     assert "มาตรการเปิดเผยข้อมูลจัดซื้อจัดจ้าง" in audit["entries"][1]["summary_th"]
-
-
-def bulk_history(redis, keys, stream, n):
-    """n events appended straight through the script (fast set-up for long streams)."""
-    appender, prev = Appender(redis, keys), GENESIS_HASH
-    now = datetime(2021, 4, 20, tzinfo=timezone.utc)
-    for v in range(1, n + 1):
-        e = new_event(stream=stream, version=v, type_="ReminderSent", actor={"username": "nacc1", "role": "nacc"},
-                      payload={"fiscal_year": 2564, "round": 6, "message": f"แจ้งเตือนครั้งที่ {v}", "channel": "in_app"},
-                      recorded_at=now, prev_hash=prev)
-        assert appender.append(e).status == "ok"
-        prev = e.hash
 
 
 def test_same_job_twice_run_by_two_workers_at_once(redis_server, real_redis, settings, keys):

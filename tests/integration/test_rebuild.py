@@ -56,7 +56,7 @@ def test_writes_during_a_rebuild_are_not_lost(app_factory, real_redis, settings)
                            headers={"X-Actor": "unit:3100100"}).status_code == 201
     stop.set()
     rebuilder.join()
-    tracker.sweep(nudge=lambda stream: tracker.project(stream, clear_flag=False) and True)
+    tracker.sweep(nudge=lambda stream: tracker.project(stream) and True)
     assert_read_model_is_fold(real_redis, settings, "3100100")
 
 

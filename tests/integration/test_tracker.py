@@ -11,7 +11,7 @@ from services.tracker.jobs import Tracker
 from shared.events import new_event
 from shared.nudge import Nudger
 from shared.streams import head_of
-from tests.conftest import assert_read_model_is_fold, dump_log
+from tests.conftest import assert_read_model_is_fold, bulk_history, dump_log
 
 UNIT = {"X-Actor": "unit:3100100"}
 PLAN = {"title": "แผน", "first_fiscal_year": 2561, "last_fiscal_year": 2564}
@@ -149,3 +149,23 @@ def test_lost_nudge_caught_by_sweep_and_nudges_coalesce(app_factory, real_redis,
         assert_read_model_is_fold(real_redis, settings, unit)
     assert tracker.models.lag() == {"streams_behind": 0, "events_behind": 0, "oldest_unprojected_ms": None,
                                     "parked_streams": 0}
+
+
+def test_one_job_drains_a_partition(real_redis, settings, keys):
+    """Nudges for streams of one partition queue one job, which projects every one of them."""
+    same = [c for c in (f"{3200000 + n:07d}" for n in range(300)) if keys.partition_of(c) == 6][:3]
+    for code in same:
+        bulk_history(real_redis, keys, code, 5)
+    nudger = Nudger(real_redis, keys, settings.tracker_queue)
+    assert [nudger(code) for code in same] == [True, False, False]
+    queue = Queue(settings.tracker_queue, connection=real_redis)
+    assert [job.args for job in queue.jobs] == [(6,)]
+    import services.tracker.jobs as jobs
+    jobs._TRACKERS[os.getpid()] = Tracker(real_redis, settings)
+    try:
+        SimpleWorker([queue], connection=real_redis).work(burst=True)
+    finally:
+        jobs._TRACKERS.clear()
+    for code in same:
+        assert_read_model_is_fold(real_redis, settings, code)
+    assert not real_redis.exists(keys.nudge_flag(6)) and nudger(same[0]) is True     # the next write queues again
