@@ -13,7 +13,10 @@ JSON body and answers 201.
 (b) during that half-load run a real tracker worker (``python -m services.tracker.worker``) projects; lag is
     the time from the write's answer to the read model holding its version.
 
-Run: .venv/bin/python -m bench.submission [--clients 16] [--seconds 10] [--units 400]
+``--queues-apart`` puts RQ's queues on a second redis-server without fsync-always (RQ_REDIS_URL): queue
+entries can be lost in a crash without losing anything (the unprojected marker and the sweep re-nudge).
+
+Run: .venv/bin/python -m bench.submission [--clients 16] [--seconds 10] [--units 400] [--queues-apart]
 """
 from __future__ import annotations
 
@@ -191,21 +194,25 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--units", type=int, default=400)
+    parser.add_argument("--queues-apart", action="store_true", help="RQ's queues on a Redis of their own")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server, \
+            EmbeddedRedis(Path(tmp) / "rq", extra_args=("--appendfsync", "everysec")) as queues:
         redis = redis_lib.Redis.from_url(server.url)
+        rq_url = queues.url if args.queues_apart else server.url
         units = [f"{3500000 + n:07d}" for n in range(args.units)]
         tokens = seed(redis, units)
         keys = Keys(SETTINGS.key_prefix, SETTINGS.partitions)
         env = {**os.environ, "REDIS_URL": server.url, "NCC_PARTITIONS": str(SETTINGS.partitions),
-               "NCC_SECRET_KEY": SECRET, "NCC_ENV": "production", "PYTHONPATH": str(ROOT)}
+               "NCC_SECRET_KEY": SECRET, "NCC_ENV": "production", "PYTHONPATH": str(ROOT), "RQ_REDIS_URL": rq_url}
         Path(tmp, "bare_app.py").write_text(BARE_APP, encoding="utf-8")
         bare_port, sub_port = free_port(), free_port()
         bare = gunicorn("bare_app:app", bare_port, {**env, "PYTHONPATH": f"{tmp}:{ROOT}"}, str(ROOT))
         sub = gunicorn("services.submission.app:create_app()", sub_port, env, str(ROOT))
         try:
             print(f"{os.cpu_count()} cores; gunicorn 2 workers x 4 threads each; {args.clients} client processes on "
-                  f"the same machine; redis-server AOF appendfsync always")
+                  f"the same machine; redis-server AOF appendfsync always; RQ's queues "
+                  f"{'on a second redis-server (appendfsync everysec)' if args.queues_apart else 'on the same server'}")
             print(f"(a) closed loop, {args.seconds:.0f} s each, POST /units/{{code}}/plan/items "
                   f"({len(json.dumps(BODY, ensure_ascii=False).encode())} bytes of JSON)")
             bare_rate, bare_lat = run_closed(bare_port, tokens, args.clients, args.seconds)
@@ -213,9 +220,10 @@ def main() -> None:
             sub_rate, sub_lat = run_closed(sub_port, tokens, args.clients, args.seconds)
             print("    " + describe("submission service", sub_rate, sub_lat))
             print(f"    submission / bare throughput: {sub_rate / bare_rate:.2f}")
-            redis.delete("rq:queue:tracker")          # the closed loop's nudges: not this run's work
-            for key in redis.scan_iter(match="ncc:nudge:*"):
-                redis.delete(key)
+            rq_redis = redis_lib.Redis.from_url(rq_url)
+            rq_redis.delete("rq:queue:tracker")       # the closed loop's nudges: not this run's work
+            for key in rq_redis.scan_iter(match="ncc:nudge:*"):
+                rq_redis.delete(key)
             worker = subprocess.Popen(worker_argv(), cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
             try:
