@@ -209,8 +209,8 @@ def state_to_dict(state: UnitState) -> dict:
     """A unit's state as JSON-native data (the tracker's snapshot); ``state_from_dict`` reads it back."""
     return {
         "stream": state.stream, "version": state.version, "head_hash": state.head_hash, "plan": state.plan,
-        "items": [asdict(i) for i in state.items.values()],
-        "reports": {_round_key(k): asdict(r) for k, r in state.reports.items()},
+        "items": [dict(vars(i)) for i in state.items.values()],      # shallow: the snapshot is JSON-encoded
+        "reports": {_round_key(k): dict(vars(r)) for k, r in state.reports.items()},   # at once, never changed
         "exceptions": {_round_key(k): v for k, v in state.exceptions.items()},
         "reminders": state.reminders,
     }

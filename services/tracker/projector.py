@@ -37,15 +37,20 @@ def _round_th(fy: int, round_: int) -> str:
 
 def _changes(old: dict, new: dict, prefix: str = "") -> list[dict]:
     return [{"field": f"{prefix}{k}", "old": old.get(k), "new": new.get(k)}
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
 
 
 def _entry_changes(old_entries: list, new_entries: list) -> list[dict]:
+    """A report's entries old -> new: an entry first reported or dropped is one change holding the whole
+    entry; an entry reported again lists the fields that changed."""
     old = {e["item_id"]: e for e in old_entries}
     out = []
     for entry in new_entries:
-        before = old.pop(entry["item_id"], {})
-        out += _changes(before, entry, f"entries.{entry['item_id']}.")
+        before = old.pop(entry["item_id"], None)
+        if before is None:
+            out.append({"field": f"entries.{entry['item_id']}", "old": None, "new": entry})
+        elif before != entry:
+            out += _changes(before, entry, f"entries.{entry['item_id']}.")
     for item_id, before in old.items():
         out.append({"field": f"entries.{item_id}", "old": before, "new": None})
     return out

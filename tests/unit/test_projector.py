@@ -43,8 +43,10 @@ def test_audit_entry_for_every_unit_event_type(hist):
     assert "50000.00 -> 60000.00 บาท" in budget["summary_th"]
     submitted = audited(hist, h.submit_report, 2564, 6, report(entry(status="in_progress")))
     assert "ส่งรายงานผลปีงบประมาณ 2564 รอบ 6 เดือน" in submitted["summary_th"]
+    [first] = submitted["changes"]                  # an entry reported for the first time: one change, whole
+    assert first["field"] == "entries.i1" and first["old"] is None and first["new"]["status"] == "in_progress"
     amended = audited(hist, h.submit_report, 2564, 6, report(entry(status="completed")))
-    assert {"field": "entries.i1.status", "old": "in_progress", "new": "completed"} in amended["changes"]
+    assert amended["changes"] == [{"field": "entries.i1.status", "old": "in_progress", "new": "completed"}]
     assert "ครั้งที่ 1" in amended["summary_th"]
     reviewed = audited(hist, h.review_report, 2564, 6, {"decision": "returned", "comment": "แก้"}, actor=SUP)
     assert "ส่งรายงานกลับให้แก้ไข" in reviewed["summary_th"] and reviewed["actor"] == SUP
