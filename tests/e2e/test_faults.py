@@ -24,7 +24,7 @@ from shared.embedded import EmbeddedRedis
 from shared.identity import actor_from_header
 from shared.streams import read_events, verify_stream
 from tests.conftest import TEST_UNITS, assert_read_model_is_fold
-from tests.e2e.test_worker_processes import finish, worker
+from tests.e2e.test_worker_processes import finish, scheduler_queues_a_sweep, worker
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = {"title": "แผนปฏิบัติการป้องกันการทุจริต", "first_fiscal_year": 2561, "last_fiscal_year": 2564}
@@ -177,16 +177,7 @@ def test_crash_between_append_and_nudge(app_factory, redis_server, real_redis, s
     queue = Queue(settings.tracker_queue, connection=real_redis)
     assert len(queue) == 0 and not real_redis.exists(keys.nudge_flag(keys.partition_of("3100100")))
 
-    scheduler = subprocess.Popen([sys.executable, "-m", "services.tracker.scheduler"], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while len(queue) == 0:
-            assert time.monotonic() < deadline, "the scheduler enqueued no sweep"
-            time.sleep(0.05)
-    finally:
-        scheduler.send_signal(signal.SIGTERM)
-        scheduler.wait(10)
+    scheduler_queues_a_sweep(env, queue)
     finish(worker(redis_server, settings))
     assert_read_model_is_fold(real_redis, settings, "3100100")
 

@@ -123,15 +123,11 @@ def test_worker_killed_mid_batch_then_a_new_one_finishes(redis_server, real_redi
     assert_read_model_is_fold(real_redis, settings, "3100100")
 
 
-def test_scheduler_sweeps_up_a_lost_nudge(redis_server, real_redis, settings, keys):
-    """Events whose nudge never came are projected after the real scheduler's sweep and a worker."""
-    bulk_history(real_redis, keys, "3100100", 5)        # appended without any nudge
-    env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
-           "NCC_SWEEP_SECONDS": "1"}
+def scheduler_queues_a_sweep(env, queue):
+    """Run the real scheduler (``python -m services.tracker.scheduler``) until it has queued a job; stop it."""
     scheduler = subprocess.Popen([sys.executable, "-m", "services.tracker.scheduler"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        queue = Queue(settings.tracker_queue, connection=real_redis)
         deadline = time.monotonic() + 20
         while len(queue) == 0:
             assert time.monotonic() < deadline, "the scheduler enqueued no sweep"
@@ -139,5 +135,13 @@ def test_scheduler_sweeps_up_a_lost_nudge(redis_server, real_redis, settings, ke
     finally:
         scheduler.send_signal(signal.SIGTERM)
         scheduler.wait(10)
+
+
+def test_scheduler_sweeps_up_a_lost_nudge(redis_server, real_redis, settings, keys):
+    """Events whose nudge never came are projected after the real scheduler's sweep and a worker."""
+    bulk_history(real_redis, keys, "3100100", 5)        # appended without any nudge
+    env = {**os.environ, "REDIS_URL": redis_server.url, "NCC_PARTITIONS": str(settings.partitions),
+           "NCC_SWEEP_SECONDS": "1"}
+    scheduler_queues_a_sweep(env, Queue(settings.tracker_queue, connection=real_redis))
     finish(worker(redis_server, settings))              # runs the sweep, which queues the projection, then it
     assert_read_model_is_fold(real_redis, settings, "3100100")
