@@ -8,7 +8,8 @@ from shared.events import GENESIS_HASH, Event, encode
 from shared.keys import Keys
 
 # Every check comes before the first write: Redis scripts do not roll back, so a refused
-# append must leave no trace. Running the script twice with the same event appends it once. XADD is the first write and names its id (<version>-0), so a
+# append must leave no trace; running the script twice with the same event appends it once.
+# XADD is the first write and names its id (<version>-0), so a
 # stream whose entries were deleted or reordered refuses it before anything is written.
 APPEND_LUA = """
 local events, head_key, idem, streams, unprojected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
