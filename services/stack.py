@@ -23,6 +23,7 @@ class Service:
 
     name: str
     argv: list
+    env: dict | None = None     # set for this process only, over the stack's environment
 
 
 def services(env: dict) -> list[Service]:
@@ -34,8 +35,12 @@ def services(env: dict) -> list[Service]:
     workers = [Service(f"tracker-worker-{n}", worker_argv())
                for n in range(1, int(env.get("NCC_TRACKER_WORKERS", "1")) + 1)]
     return [
+        Service("web", gunicorn + ["--bind", f"{host}:{env.get('NCC_WEB_PORT', '8002')}",
+                                   "services.web.app:create_app()"]),
+        # the web app signs people in on their behalf: the write side throttles by the address it forwards
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",
-                                          "services.submission.app:create_app()"]),
+                                          "services.submission.app:create_app()"],
+                {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
         Service("tracker-api", gunicorn + ["--bind", f"{host}:{env.get('NCC_TRACKER_PORT', '8001')}",
                                            "services.tracker.app:create_app()"]),
         *workers,
@@ -47,12 +52,15 @@ def main() -> int:
     """Start Redis and the services, print where they are, wait; stop all on Ctrl-C or when one dies."""
     env = dict(os.environ)
     env.setdefault("NCC_ENV", "development")     # trying the system locally; production sets its own secret
+    print(f"web application http://127.0.0.1:{env.get('NCC_WEB_PORT', '8002')}  (open this in a browser)", flush=True)
     data_dir = Path(env.get("NCC_DATA_DIR", "var")).resolve()
     redis_server = None
     if not env.get("REDIS_URL"):
         redis_server = EmbeddedRedis(data_dir / "redis", int(env.get("NCC_REDIS_PORT", "6380"))).start()
         env["REDIS_URL"] = redis_server.url
         print(f"embedded redis-server on {redis_server.url}, data in {redis_server.data_dir} (AOF, fsync always)")
+    env.setdefault("NCC_SUBMISSION_URL", f"http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}")
+    env.setdefault("NCC_TRACKER_URL", f"http://127.0.0.1:{env.get('NCC_TRACKER_PORT', '8001')}")
     settings = from_env(env)
     codes = data_dir / "demo-activation-codes.csv"
     if env.get("NCC_DEMO", "1") != "0":
@@ -69,14 +77,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         for service in services(env):
-            children.append((service, subprocess.Popen(service.argv, env=env, start_new_session=True)))
+            children.append((service, subprocess.Popen(service.argv, env={**env, **(service.env or {})},
+                                                       start_new_session=True)))
         print(f"submission API  http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}/api/v1/docs")
         print(f"tracker API     http://127.0.0.1:{env.get('NCC_TRACKER_PORT', '8001')}/api/v1/docs")
         print(f"redis           {settings.redis_url}")
         sub = f"http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}/api/v1"
         if codes.exists():
             print(f"DEMO accounts and their single-use activation codes: {codes}")
-        print("sign in: activate once, choose a password (10+ characters, not a common one), then get a token:")
+        print(f"sign in: open http://127.0.0.1:{env.get('NCC_WEB_PORT', '8002')}/activate with a username and its "
+              "code, choose a password (10+ characters, not a common one); or with the API, get a token:")
         print(f"  curl -X POST {sub}/auth/activate -H 'Content-Type: application/json' "
               "-d '{\"username\": \"demo-nacc\", \"activation_code\": \"<code>\", \"password\": \"<yours>\"}'")
         print(f"  curl -X POST {sub}/auth/token -H 'Content-Type: application/json' "

@@ -41,6 +41,9 @@ class Settings:
     argon2_memory_kib: int = 64 * 1024
     framework_dir: str = ""         # extra framework files (one JSON per plan cycle) beside the shipped ones
     log_level: str = "INFO"         # every process logs JSON lines to stderr at this level
+    submission_url: str = "http://127.0.0.1:8000"   # where the web app finds the write API
+    tracker_url: str = "http://127.0.0.1:8001"      # where the web app finds the read API
+    forwarded_hops: int = 0         # proxies in front (the web app is one): trust that many X-Forwarded-For hops
     extra: dict = field(default_factory=dict)
 
     @property
@@ -82,6 +85,9 @@ def from_env(env: dict | None = None) -> Settings:
         argon2_memory_kib=_int(env, "NCC_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
         framework_dir=env.get("NCC_FRAMEWORK_DIR", ""),
         log_level=(env.get("NCC_LOG_LEVEL") or defaults.log_level).upper(),
+        submission_url=(env.get("NCC_SUBMISSION_URL") or defaults.submission_url).rstrip("/"),
+        tracker_url=(env.get("NCC_TRACKER_URL") or defaults.tracker_url).rstrip("/"),
+        forwarded_hops=_int(env, "NCC_FORWARDED_HOPS", defaults.forwarded_hops),
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")

@@ -51,7 +51,7 @@ def start(env, log):
 def stop(proc):
     """Ctrl-C the run command; it must exit 0 and leave none of its processes behind."""
     family = psutil.Process(proc.pid).children(recursive=True)
-    assert len(family) >= 5                          # redis, 2 gunicorn masters, a worker, the scheduler
+    assert len(family) >= 6                          # redis, 3 gunicorn masters, a worker, the scheduler
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
     gone, alive = psutil.wait_procs(family, timeout=10)
@@ -60,7 +60,8 @@ def stop(proc):
 
 def test_run_command_end_to_end(tmp_path):
     """Start, sign in with a demo code, write, see it in the tracker, Ctrl-C; start again: the data is there."""
-    ports = {"NCC_REDIS_PORT": free_port(), "NCC_SUBMISSION_PORT": free_port(), "NCC_TRACKER_PORT": free_port()}
+    ports = {"NCC_REDIS_PORT": free_port(), "NCC_SUBMISSION_PORT": free_port(), "NCC_TRACKER_PORT": free_port(),
+             "NCC_WEB_PORT": free_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "NCC_DATA_DIR": str(tmp_path / "data"),
            "NCC_SWEEP_SECONDS": "1", "NCC_WEB_WORKERS": "1"}
     env.pop("REDIS_URL", None)
@@ -70,6 +71,10 @@ def test_run_command_end_to_end(tmp_path):
         proc = start(env, log)
         try:
             wait_for(lambda: call("GET", f"{sub}/readyz")[0] == 200 and call("GET", f"{trk}/readyz")[0] == 200)
+            web = f"http://127.0.0.1:{ports['NCC_WEB_PORT']}"
+            wait_for(lambda: call("GET", f"{web}/healthz")[0] == 200)
+            first_line = (tmp_path / "first.log").read_text(encoding="utf-8").splitlines()[0]
+            assert first_line.startswith(f"web application {web}"), first_line   # the person's URL comes first
             with open(tmp_path / "data" / "demo-activation-codes.csv", encoding="utf-8-sig") as f:
                 code = next(r for r in csv.DictReader(f) if r["username"] == "demo-nacc")["activation_code"]
             assert call("POST", f"{sub}/api/v1/auth/activate", {"username": "demo-nacc", "activation_code": code,

@@ -1,0 +1,238 @@
+"""Sessions: activation, sign-in, password change, sign-out, expiry; who is signed in, and the language switch."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from shared.fiscal import parse_instant
+
+from . import i18n
+from .errors import ApiError
+from .explain import field_reasons, message as explain
+
+bp = Blueprint("auth", __name__)
+
+ROLE_NAMES = {"unit": _l("Unit"), "supervisor": _l("Supervisory unit"), "nacc": _l("NACC"),
+              "auditor": _l("Auditor"), "operator": _l("Operator")}
+
+
+@dataclass(frozen=True)
+class Person:
+    """The signed-in person as the session holds them."""
+
+    username: str
+    role: str
+    token: str
+    expires: str
+
+    @property
+    def role_name(self) -> str:
+        return str(ROLE_NAMES.get(self.role, self.role))
+
+    def home_url(self) -> str:
+        """Where this role starts."""
+        return {"unit": url_for("units.home", code=self.username),
+                "supervisor": url_for("supervision.overview"),
+                "nacc": url_for("nacc.compliance"),
+                "auditor": url_for("auditor.find")}.get(self.role, url_for("auth.password"))
+
+
+def api():
+    """The client of both APIs."""
+    return current_app.extensions["ncc_web"]["api"]
+
+
+def now():
+    return current_app.extensions["ncc_web"]["clock"]()
+
+
+def me() -> Person | None:
+    """The signed-in person, or None (an expired session is ended here, with a notice for the sign-in page)."""
+    if "token" not in session:
+        return None
+    person = Person(session["username"], session["role"], session["token"], session["expires"])
+    if parse_instant(person.expires) <= now():
+        session.clear()
+        session["notice"] = gettext("Your session has ended. Please sign in again.")
+        return None
+    return person
+
+
+def signed_in(*roles: str):
+    """The view needs a signed-in person (of one of ``roles``, when given); it gets them as ``person``."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            person = me()
+            if person is None:
+                return redirect(url_for("auth.sign_in", next=request.full_path if request.method == "GET" else None))
+            if roles and person.role not in roles:
+                abort(403)
+            return view(person, *args, **kwargs)
+        return inner
+    return wrap
+
+
+def apply_reasons(form, error: ApiError, names: dict | None = None) -> None:
+    """Put each of the API's reasons on the form field it concerns (``names``: API field -> form field)."""
+    names = names or {}
+    for field_name, reasons in field_reasons(error).items():
+        target = getattr(form, names.get(field_name, field_name), None)
+        if target is not None and hasattr(target, "errors"):
+            target.errors = list(target.errors or []) + reasons
+        else:
+            form.form_errors.extend(reasons)
+
+
+class SignInForm(FlaskForm):
+    username = StringField(_l("Username (a unit's 7-digit code)"), validators=[DataRequired(_l("This field is required."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("This field is required."))])
+
+
+class ActivateForm(FlaskForm):
+    username = StringField(_l("Username (a unit's 7-digit code)"), validators=[DataRequired(_l("This field is required."))])
+    activation_code = StringField(_l("Activation code"), validators=[DataRequired(_l("This field is required."))])
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("This field is required.")),
+        Length(min=10, message=_l("The password needs at least 10 characters."))])
+    confirm = PasswordField(_l("The new password again"), validators=[
+        EqualTo("password", _l("The two passwords are not the same."))])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("This field is required."))])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("This field is required.")),
+        Length(min=10, message=_l("The password needs at least 10 characters."))])
+    confirm = PasswordField(_l("The new password again"), validators=[
+        EqualTo("new_password", _l("The two passwords are not the same."))])
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site (no scheme, no host) is followed after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+
+
+def _start(username: str, answer: dict):
+    session.clear()
+    session["token"] = answer["access_token"]
+    session["username"] = username
+    session["role"] = answer["role"]
+    session["expires"] = (now() + timedelta(seconds=int(answer["expires_in"]))).isoformat()
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def sign_in():
+    """Sign in with a username and password."""
+    form = SignInForm()
+    notice = session.pop("notice", None)
+    refusal = None
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        try:
+            answer = api().call("submission", "POST", "/auth/token",
+                                json={"username": username, "password": form.password.data},
+                                headers=_forwarded()).body
+        except ApiError as error:
+            if error.status not in (401, 422, 429, 503):
+                raise
+            refusal = (gettext("Wrong username or password.") if error.status in (401, 422) else explain(error))
+        else:
+            _start(username, answer)
+            return redirect(_safe_next(request.args.get("next")) or url_for("home"))
+    return render_template("auth/sign_in.html", form=form, notice=notice, refusal=refusal)
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+def activate():
+    """First sign-in: the single-use code from the operator, and a password of the person's own choosing."""
+    form = ActivateForm()
+    refusal = None
+    if request.method == "GET" and request.args.get("username"):
+        form.username.data = request.args["username"]
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        try:
+            api().call("submission", "POST", "/auth/activate",
+                       json={"username": username, "activation_code": form.activation_code.data.strip(),
+                             "password": form.password.data}, headers=_forwarded())
+            answer = api().call("submission", "POST", "/auth/token",
+                                json={"username": username, "password": form.password.data},
+                                headers=_forwarded()).body
+        except ApiError as error:
+            if error.status == 401:
+                refusal = gettext("The username or activation code is wrong, has expired or was already used.")
+            elif error.status in (422, 429, 503):
+                refusal = explain(error)
+                apply_reasons(form, error)
+            else:
+                raise
+        else:
+            _start(username, answer)
+            session["notice"] = gettext("Your account is active and you are signed in.")
+            return redirect(url_for("home"))
+    return render_template("auth/activate.html", form=form, refusal=refusal)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in()
+def password(person: Person):
+    """Change the password; every other session of the account ends with it."""
+    form = PasswordForm()
+    refusal = None
+    if form.validate_on_submit():
+        try:
+            api().call("submission", "POST", "/auth/password", token=person.token,
+                       json={"current_password": form.current_password.data,
+                             "new_password": form.new_password.data}, headers=_forwarded())
+            answer = api().call("submission", "POST", "/auth/token",
+                                json={"username": person.username, "password": form.new_password.data},
+                                headers=_forwarded()).body
+        except ApiError as error:
+            if error.status == 401 and "current_password" not in error.field_errors():
+                refusal = gettext("The current password is wrong.")
+            elif error.status in (401, 422, 429, 503):
+                refusal = explain(error)
+                apply_reasons(form, error)
+            else:
+                raise
+        else:
+            _start(person.username, answer)
+            session["notice"] = gettext("Your password has been changed. Other sessions have been signed out.")
+            return redirect(url_for("home"))
+    return render_template("auth/password.html", form=form, refusal=refusal)
+
+
+@bp.post("/signout")
+def sign_out():
+    """End the session (a form with its CSRF token, so no other site can sign a person out)."""
+    session.clear()
+    session["notice"] = gettext("You have signed out.")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.get("/lang/<code>")
+def language(code: str):
+    """Switch the pages' language (Thai or English) and go back where the person was."""
+    if code not in i18n.LANGUAGES:
+        abort(404)
+    response = make_response(redirect(_safe_next(request.args.get("next")) or url_for("home")))
+    response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True,
+                        secure=request.is_secure)
+    return response
+
+
+def _forwarded() -> dict:
+    """The person's address for the API's per-client throttling (the API trusts it only when configured to)."""
+    return {"X-Forwarded-For": request.remote_addr or ""}

@@ -1,0 +1,61 @@
+"""The web app's client of the two APIs: JSON over HTTP with the signed-in person's token, nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import requests
+
+from .errors import ApiError
+
+
+@dataclass
+class Answer:
+    """An accepted API answer: status, JSON body (or raw bytes for exports) and headers."""
+
+    status: int
+    body: object
+    headers: dict = field(default_factory=dict)
+    content: bytes = b""
+
+
+class Api:
+    """Calls the submission (write) and tracker (read) services; every refusal becomes an ``ApiError``."""
+
+    def __init__(self, submission_url: str, tracker_url: str, timeout: float = 30.0, session=None):
+        self.base = {"submission": submission_url.rstrip("/") + "/api/v1",
+                     "tracker": tracker_url.rstrip("/") + "/api/v1"}
+        self.timeout = timeout
+        self.http = session or requests.Session()
+
+    def call(self, service: str, method: str, path: str, *, token: str | None = None, json=None, params=None,
+             headers: dict | None = None, raw: bool = False) -> Answer:
+        """One request; 2xx/304 answers, anything else raises ``ApiError`` with the API's reasons."""
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        try:
+            response = self.http.request(method, self.base[service] + path, json=json, params=params,
+                                         headers=sent, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ApiError(503, f"{service} service unreachable: {type(exc).__name__}", unreachable=True) from exc
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        if raw:
+            return Answer(response.status_code, None, dict(response.headers), response.content)
+        body = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
+        return Answer(response.status_code, body, dict(response.headers))
+
+    def read(self, path: str, token: str, **params) -> dict:
+        """GET from the tracker, the JSON body."""
+        return self.call("tracker", "GET", path, token=token,
+                         params={k: v for k, v in params.items() if v not in (None, "")}).body
+
+    def write(self, method: str, path: str, token: str, body: dict, *, idempotency_key: str | None = None,
+              if_match: int | str | None = None) -> Answer:
+        """A write to the submission service, with the form's Idempotency-Key and the version it was read at."""
+        headers = {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if if_match not in (None, ""):
+            headers["If-Match"] = f'"{if_match}"'
+        return self.call("submission", method, path, token=token, json=body, headers=headers)

@@ -1,0 +1,42 @@
+"""The names a person reads for the API's codes: round states, item kinds and statuses, reasons, rounds."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATES = {
+    "not_open": _l("Not open yet"), "open": _l("Open"), "submitted": _l("Submitted"),
+    "submitted_late": _l("Submitted late"), "overdue": _l("Overdue"), "returned": _l("Returned for correction"),
+    "accepted": _l("Accepted"), "locked": _l("Locked"),
+}
+KINDS = {"project": _l("Project"), "activity": _l("Activity"), "measure": _l("Measure"),
+         "guideline": _l("Guideline")}
+ITEM_STATUSES = {"not_started": _l("Not started"), "in_progress": _l("In progress"), "completed": _l("Completed"),
+                 "not_feasible": _l("Cannot be done")}
+REASONS = {"no_budget": _l("No budget"), "policy_changed": _l("The executive's policy changed"),
+           "insufficient_staff": _l("Not enough staff"), "other": _l("Other (describe)")}
+ROUNDS = {6: _l("6-month round"), 12: _l("12-month round")}
+DECISIONS = {"accepted": _l("Accept"), "returned": _l("Return for correction")}
+TARGET_GROUPS = {
+    "executives": _l("Executives"), "council_members": _l("Council members"), "staff": _l("Staff"),
+    "children_youth": _l("Children and youth"), "citizens": _l("Citizens and civil society"),
+    "schools": _l("Schools"), "government_agencies": _l("Government agencies"),
+    "state_enterprises": _l("State enterprises"), "private_sector": _l("Private sector"),
+}
+LIGHTS = {"green": _l("Green"), "orange": _l("Orange"), "red": _l("Red")}
+
+
+def name(table: dict, code) -> str:
+    """The name of ``code`` in ``table``, or the code itself when the table does not know it."""
+    return str(table.get(code, code if code is not None else ""))
+
+
+def install(app) -> None:
+    """Make the tables and ``state_name`` etc. available to every template."""
+    app.jinja_env.globals.update(
+        state_name=lambda c: name(STATES, c), kind_name=lambda c: name(KINDS, c),
+        item_status_name=lambda c: name(ITEM_STATUSES, c), reason_name=lambda c: name(REASONS, c),
+        round_name=lambda c: name(ROUNDS, int(c) if str(c).isdigit() else c),
+        decision_name=lambda c: name(DECISIONS, c), target_group_name=lambda c: name(TARGET_GROUPS, c),
+        light_name=lambda c: name(LIGHTS, c),
+        STATES=STATES, KINDS=KINDS, ITEM_STATUSES=ITEM_STATUSES, REASONS=REASONS, ROUNDS=ROUNDS,
+        TARGET_GROUPS=TARGET_GROUPS)
