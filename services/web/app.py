@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
     from . import units, supervision, nacc, auditor
     for module in (units, supervision, nacc, auditor):
         app.register_blueprint(module.bp)
-    app.context_processor(lambda: {"me": me(), "lang": i18n.select_language(), "now": clock()})
+    # a notice left by the previous request (post/redirect/get) is shown once, on the next page rendered
+    app.context_processor(lambda: {"me": me(), "lang": i18n.select_language(), "now": clock(),
+                                   "notice": session.pop("notice", None)})
 
     @app.get("/")
     def home():

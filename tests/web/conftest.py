@@ -209,6 +209,17 @@ class Browser:
                 return self
         raise AssertionError(f"no button {text!r} on {self.path}")
 
+    def submit(self, css: str = "main form button[type=submit]", shot: str | None = None):
+        """Click a form's button and wait for the answer page to replace this one."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+        old = self.find("html")
+        self.find(css).click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+        if shot:
+            self.shot(shot)
+        return self
+
     def text(self) -> str:
         return self.find("body").text
 
@@ -235,7 +246,7 @@ class Browser:
     def sign_in(self, username: str, password: str = PASSWORD):
         self.go("/signin")
         self.fill("ชื่อผู้ใช้", username).fill("รหัสผ่าน", password)
-        self.find("main form button[type=submit]").click()
+        self.submit()
         assert "/signin" not in self.path, self.text()
         return self
 
