@@ -7,5 +7,5 @@ COPY services ./services
 RUN pip install --no-cache-dir .
 ENV PYTHONUNBUFFERED=1
 USER nobody
-EXPOSE 8000 8001
+EXPOSE 8000 8001 8002
 CMD ["gunicorn", "-c", "python:services.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "services.submission.app:create_app()"]

@@ -101,7 +101,15 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
 
     @app.get("/healthz")
     def healthz():
+        """The process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        """Both APIs answer their own /readyz (else 503: the pages could not work)."""
+        apis = app.extensions["ncc_web"]["api"].ready()
+        ready = all(code == 200 for code in apis.values())
+        return {"status": "ready" if ready else "not ready", "apis": apis}, 200 if ready else 503
 
     return app
 

@@ -45,6 +45,16 @@ class Api:
         body = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
         return Answer(response.status_code, body, dict(response.headers))
 
+    def ready(self) -> dict:
+        """Each API's ``/readyz`` status code (None: unreachable)."""
+        out = {}
+        for service, base in self.base.items():
+            try:
+                out[service] = self.http.get(base.removesuffix("/api/v1") + "/readyz", timeout=5).status_code
+            except requests.RequestException:
+                out[service] = None
+        return out
+
     def read(self, path: str, token: str, **params) -> dict:
         """GET from the tracker, the JSON body."""
         return self.call("tracker", "GET", path, token=token,

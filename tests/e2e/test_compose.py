@@ -32,17 +32,24 @@ def test_every_service_command_starts(redis_server):
     """Each app service's command, with its compose environment pointed at a local Redis, starts and stays up;
     the web ones answer /readyz."""
     services = {name: svc for name, svc in compose()["services"].items() if name != "redis"}
-    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler"}
+    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "web"}
+    services = dict(sorted(services.items(), key=lambda kv: kv[0] == "web"))     # the web app after the APIs
+    addresses = {}
     procs = []
     try:
         for name, svc in services.items():
             env = {**os.environ, **{k: str(v) for k, v in svc["environment"].items()}}
             env.update(REDIS_URL=redis_server.url, NCC_SECRET_KEY="compose-test-secret-of-our-own")
             assert env["NCC_ENV"] == "production"
+            for key, value in env.items():
+                for compose_address, local in addresses.items():
+                    env[key] = value = value.replace(compose_address, local)
             argv = [a.replace("redis://redis:6379/0", redis_server.url) for a in svc["command"]]
             port = None
             if "--bind" in argv:
                 port = free_port()
+                compose_port = argv[argv.index("--bind") + 1].rsplit(":", 1)[1]
+                addresses[f"http://{name}:{compose_port}"] = f"http://127.0.0.1:{port}"
                 argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
             argv[0] = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
             argv = [sys.executable if a == "python" else a for a in argv]
