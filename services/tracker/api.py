@@ -300,7 +300,7 @@ def supervisor_overview(args, username):
         raise NotFoundError(f"no supervisor {username!r}")
     units = units or []
     fy, round_ = _round(queries, now, args)
-    return {**queries.rollup(fy, round_, now, units), "supervisor": username}
+    return {**queries.rollup(fy, round_, now, units, registry), "supervisor": username}
 
 
 def _check_round(fiscal_year, round_):
@@ -315,7 +315,8 @@ def compliance(fiscal_year, round):  # noqa: A002
     queries, now, actor = _ctx()
     _check_round(fiscal_year, round)
     authorize_read(actor, "compliance")
-    return queries.rollup(fiscal_year, round, now, sorted(queries.registry().units))
+    registry = queries.registry()
+    return queries.rollup(fiscal_year, round, now, sorted(registry.units), registry)
 
 
 def _export(fiscal_year, round_):
@@ -324,7 +325,7 @@ def _export(fiscal_year, round_):
     authorize_read(actor, "export")
     registry = queries.registry()
     units = (registry.units_of(actor.username) or []) if actor.role == "supervisor" else sorted(registry.units)
-    return export_rows(queries.rollup(fiscal_year, round_, now, units)), f"compliance-{fiscal_year}-{round_}"
+    return export_rows(queries.rollup(fiscal_year, round_, now, units, registry)), f"compliance-{fiscal_year}-{round_}"
 
 
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/export.csv", methods=["GET"])

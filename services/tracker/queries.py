@@ -15,6 +15,7 @@ from .store import ReadModels
 EMPTY_FACTS = {"scheduled_items": 0, "first_submitted_at": None, "submitted_at": None, "amendments": 0,
                "review": None, "complete": None, "missing_items": [], "implementation_rate": None,
                "exception_until": None}
+UNIT_FIELDS = ("name_th", "province", "kind")        # from the registry, on every row of a rollup
 
 
 class Queries:
@@ -91,10 +92,12 @@ class Queries:
                 return candidate
         return fy - 2, 12
 
-    def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None) -> dict:
+    def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None,
+               registry: RegistryState | None = None) -> dict:
         """Counts per state, reporting and on-time rates, one row per unit of ``units`` (None: every unit
-        with a plan covering the fiscal year)."""
+        with a plan covering the fiscal year); each row names the unit, its province and kind (registry)."""
         window = self.windows().window(fiscal_year, round_, self.grace_days)
+        registered = (registry or self.registry()).units
         facts = self.models.round_facts(fiscal_year, round_, units)
         names = sorted(units) if units is not None else sorted(facts)
         counts = dict.fromkeys(STATES, 0)
@@ -105,7 +108,9 @@ class Queries:
             counts[state] += 1
             submitted += state in SUBMITTED_STATES
             timely += on_time(f, window)
-            rows.append({"unit": unit, "state": state, "has_plan": unit in facts, "on_time": on_time(f, window),
+            about = registered.get(unit) or {}
+            rows.append({"unit": unit, **{k: about.get(k) for k in UNIT_FIELDS}, "state": state,
+                         "has_plan": unit in facts, "on_time": on_time(f, window),
                          **{k: f[k] for k in EMPTY_FACTS},
                          "traffic_light": traffic_light(round_, f["implementation_rate"])})
         expected = len(names)
@@ -121,7 +126,8 @@ class Queries:
 
 
 EXPORT_COLUMNS = [
-    ("unit", "รหัสหน่วยงาน"), ("state", "สถานะการรายงาน"), ("has_plan", "มีแผน"),
+    ("unit", "รหัสหน่วยงาน"), ("name_th", "ชื่อหน่วยงาน"), ("province", "จังหวัด"),
+    ("state", "สถานะการรายงาน"), ("has_plan", "มีแผน"),
     ("first_submitted_at", "ส่งรายงานครั้งแรก"), ("submitted_at", "ส่งรายงานล่าสุด"), ("on_time", "ส่งตรงเวลา"),
     ("amendments", "จำนวนครั้งที่แก้ไข"), ("review", "ผลการตรวจสอบ"), ("complete", "รายงานครบทุกรายการ"),
     ("scheduled_items", "จำนวนรายการตามแผน"), ("implementation_rate", "สัดส่วนที่ดำเนินการแล้วเสร็จ"),

@@ -104,6 +104,8 @@ def test_supervisor_overview_counts_and_rates(world):
     assert doc.get("expected") == 2, doc
     assert [r["unit"] for r in doc["rows"]] == ["3100100", "3100200"]
     assert doc["counts"]["submitted"] == 1 and doc["counts"]["overdue"] == 1
+    assert {(r["name_th"], r["province"], r["kind"]) for r in doc["rows"]} == {
+        (f"หน่วยงานทดสอบ {c}", "กรุงเทพมหานคร", "district_office") for c in ("3100100", "3100200")}
     assert doc["reporting_rate"] == 0.5 and doc["on_time_rate"] == 0.5
     default = world["reader"].get(f"{BASE}/supervisors/sup01/overview", headers=SUP).json
     assert (default["fiscal_year"], default["round"]) == (2564, 6)
@@ -115,6 +117,9 @@ def test_national_compliance(world):
     assert doc["expected"] == 3 and doc["submitted"] == 2 and doc["on_time"] == 1
     assert doc["counts"]["submitted_late"] == 1
     assert doc["reporting_rate"] == 0.6667 and doc["on_time_rate"] == 0.3333
+    row = next(r for r in doc["rows"] if r["unit"] == "3100300")
+    assert (row["name_th"], row["province"], row["kind"]) == ("หน่วยงานทดสอบ 3100300", "กรุงเทพมหานคร",
+                                                             "district_office")
 
 
 def test_window_extension_changes_on_time_rate(world, settings):
@@ -133,11 +138,13 @@ def test_exports_csv_and_xlsx(world):
     assert raw.status_code == 200 and raw.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(raw.data.decode("utf-8-sig"))))
     assert rows[0][0] == "รหัสหน่วยงาน (unit)" and [r[0] for r in rows[1:]] == ["3100100", "3100200", "3100300"]
+    assert rows[0][1:3] == ["ชื่อหน่วยงาน (name_th)", "จังหวัด (province)"]
+    assert rows[1][1:3] == ["หน่วยงานทดสอบ 3100100", "กรุงเทพมหานคร"]
     xlsx = reader.get(f"{BASE}/rounds/2564/6/export.xlsx", headers=SUP)
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
     values = list(sheet.values)
-    assert values[0][1] == "สถานะการรายงาน (state)" and [v[0] for v in values[1:]] == ["3100100", "3100200"]
-    assert values[1][5] == "ใช่"
+    assert values[0][3] == "สถานะการรายงาน (state)" and [v[0] for v in values[1:]] == ["3100100", "3100200"]
+    assert values[1][1:3] == ("หน่วยงานทดสอบ 3100100", "กรุงเทพมหานคร") and values[1][7] == "ใช่"
 
 
 @pytest.mark.parametrize("path, headers, status", [
