@@ -10,7 +10,7 @@ from decimal import Decimal
 import flask_smorest
 import marshmallow as ma
 import redis as redis_lib
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request, send_from_directory
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
@@ -159,6 +159,23 @@ def _forget_request_id(_exc=None):
     logs.request_id.set(None)
 
 
+# Swagger UI's files from the pinned swagger-ui-bundle package, served by the service itself: no CDN
+# (offices' networks filter the internet, and the docs page must not depend on an outside origin)
+SWAGGER_UI_STATIC = f"{API_PREFIX}/docs/static/"
+
+
+def _serve_swagger_ui(app: Flask) -> None:
+    """``/api/v1/docs/static/<file>``: the docs page's scripts and styles, from the installed package."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    folder = str(swagger_ui_path)
+
+    @app.get(SWAGGER_UI_STATIC + "<path:filename>", endpoint="swagger_ui_static")
+    def swagger_ui_static(filename):
+        # files never change within a pinned package version: let browsers keep them for a day
+        return send_from_directory(folder, filename, max_age=86400)
+
+
 def make_api(app: Flask, title: str, description: str) -> Api:
     """Configure OpenAPI (``/api/v1/openapi.json``, docs at ``/api/v1/docs``) and error handling."""
     app.config.setdefault("API_TITLE", title)
@@ -167,11 +184,12 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", SWAGGER_UI_STATIC)
     app.config.setdefault("API_SPEC_OPTIONS", {"info": {"description": description}})
     app.json.ensure_ascii = False     # Thai text comes back as Thai, not \u escapes
     api = Api(app)
     app.extensions["ncc_api"] = api
+    _serve_swagger_ui(app)
     app.register_error_handler(NccError, _ncc_error)
     app.register_error_handler(redis_lib.RedisError, _redis_down)
     app.register_error_handler(Exception, _unexpected)

@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
                    "Read side: status, audit trails and rollups projected from the event log.")
     from .api import bp
     api.register_blueprint(bp, url_prefix="/api/v1")
+    from .public_api import bp as public_bp
+    api.register_blueprint(public_bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
     queue = app.extensions["ncc"]["queue"]
 
