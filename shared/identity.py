@@ -72,7 +72,7 @@ READ_POLICY = {
     "unit_status": ("unit", "supervisor", "nacc", "auditor"),
     "unit_audit": ("unit", "supervisor", "nacc", "auditor"),
     "unit_events": ("nacc", "auditor"),
-    "unit_state": ("unit", "nacc", "auditor"),
+    "unit_state": ("unit", "supervisor", "nacc", "auditor"),   # a supervisor reads the reports it reviews
     "unit_verify": ("nacc", "auditor"),
     "overview": ("supervisor", "nacc", "auditor"),
     "compliance": ("nacc", "auditor"),

@@ -56,6 +56,9 @@ def _entry_changes(old_entries: list, new_entries: list) -> list[dict]:
     return out
 
 
+AUDIT_REFERENCES = ("item_id", "fiscal_year", "round", "reason", "decision", "amendment")
+
+
 def audit_entry(before: UnitState, e: Event) -> dict:
     """The audit trail's line for ``e``, given the unit's state just before it."""
     p, summary, summary_th, changes = e.payload, "", "", []
@@ -150,8 +153,11 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary_th = f"{th}: {p['username']}{extra}"
     else:
         raise ValueError(f"no audit summary for {t}")
-    return {"position": e.version, "event_id": e.event_id, "type": t, "at": e.recorded_at, "actor": e.actor,
-            "summary": summary, "summary_th": summary_th, "changes": changes}
+    entry = {"position": e.version, "event_id": e.event_id, "type": t, "at": e.recorded_at, "actor": e.actor,
+             "summary": summary, "summary_th": summary_th, "changes": changes}
+    # what the entry is about, as data, so a reader never has to parse a summary to find it
+    entry.update({key: p[key] for key in AUDIT_REFERENCES if p.get(key) is not None})
+    return entry
 
 
 def round_facts(state: UnitState) -> dict:

@@ -224,7 +224,7 @@ WHO = {
     ("get", "/units/{code}/status"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/audit"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/events"): {"nacc": "any", "auditor": "any"},
-    ("get", "/units/{code}/state"): {"unit": "own", "nacc": "any", "auditor": "any"},
+    ("get", "/units/{code}/state"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/verify"): {"nacc": "any", "auditor": "any"},
     ("get", "/supervisors/{username}/overview"): {"supervisor": "self", "nacc": "any", "auditor": "any"},
     ("get", "/rounds/{fiscal_year}/{round}/compliance"): {"nacc": "any", "auditor": "any"},
@@ -234,7 +234,7 @@ WHO = {
     ("post", "/replay"): {"operator": "any", "auditor": "any"},
     ("get", "/jobs/{job_id}"): {"operator": "any", "auditor": "any"},
 }
-PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token")}
+PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/units")}   # no token needed
 SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 

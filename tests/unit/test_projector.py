@@ -63,6 +63,20 @@ def test_audit_entry_for_every_unit_event_type(hist):
                                     exception, changed, removed)] == list(range(1, 12))
 
 
+def test_audit_entry_names_what_it_is_about(hist):
+    """Entries carry the item, fiscal year, round, reason, decision and amendment as data, not only in summaries."""
+    audited(hist, h.declare_plan, plan())
+    added = audited(hist, h.add_item, item())
+    assert added["item_id"] == "i1" and "fiscal_year" not in added
+    budget = audited(hist, h.change_budget, "i1", 2564, BudgetRequest().load({"amount": "60000", "reason": "เพิ่ม"}))
+    assert (budget["item_id"], budget["fiscal_year"], budget["reason"]) == ("i1", 2564, "เพิ่ม")
+    audited(hist, h.submit_report, 2564, 6, report(entry(status="in_progress")))
+    amended = audited(hist, h.submit_report, 2564, 6, report(entry(status="completed")))
+    assert (amended["fiscal_year"], amended["round"], amended["amendment"]) == (2564, 6, 1)
+    reviewed = audited(hist, h.review_report, 2564, 6, {"decision": "returned", "comment": "แก้"}, actor=SUP)
+    assert (reviewed["fiscal_year"], reviewed["round"], reviewed["decision"]) == (2564, 6, "returned")
+
+
 def test_audit_entry_for_national_streams():
     """Window and registry events have summaries too."""
     ctx = h.Context(now=datetime(2021, 4, 1, tzinfo=BANGKOK), frameworks=FRAMEWORKS, grace_days=15)
