@@ -1,14 +1,224 @@
 """The auditor's pages: find a unit, its events, its state at an instant or version, verification, export."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import re
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
-from .auth import signed_in
+from shared.events import canonical
+from shared.fiscal import BE_OFFSET, bangkok_iso, parse_instant
+
+from . import labels
+from .auth import ROLE_NAMES, api, now, signed_in
+from .formatting import from_local_input, local_input, money
 
 bp = Blueprint("auditor", __name__)
+
+UNIT_CODE = re.compile(r"^[0-9]{7}$")
+PAGE_SIZE = 50
+
+EVENT_TYPES = {
+    "PlanDeclared": _l("Plan declared"), "PlanPeriodChanged": _l("Plan period changed"),
+    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Item budget changed"),
+    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
+    "ReportAmended": _l("Report amended"), "ReportReviewed": _l("Report reviewed"),
+    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting exception granted"),
+}
+
+ITEM_FIELDS = {
+    "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
+    "fiscal_years": _l("Fiscal years"), "responsible": _l("Responsible"), "objectives": _l("Objectives"),
+    "target_groups": _l("Target groups"), "indicators": _l("Indicators"), "targets": _l("Targets"),
+    "remarks": _l("Remarks"),
+}
+
+# the tracker's verification reasons (English, for scripts) -> the same reason in the page's language
+CHAIN_REASONS = [
+    (re.compile(r"^entry (?P<n>\d+) has id (?P<id>\S+): an entry was deleted, moved or inserted$"),
+     _l("Entry %(n)s has the id %(id)s: an entry was deleted, moved or inserted.")),
+    (re.compile(r"^entry (?P<n>\d+) cannot be read: (?P<why>.+)$"),
+     _l("Entry %(n)s cannot be read (%(why)s).")),
+    (re.compile(r"^event belongs to stream (?P<actual>\S+), not (?P<expected>\S+)$"),
+     _l("The event belongs to the history of %(actual)s, not of %(expected)s.")),
+    (re.compile(r"^entry (?P<n>\d+) carries version (?P<v>\S+)$"),
+     _l("Entry %(n)s carries version %(v)s: the events are out of order.")),
+    (re.compile(r"^prev_hash does not match the previous event's hash$"),
+     _l("Its previous hash does not match the hash of the event before it.")),
+    (re.compile(r"^hash does not match the event's content$"),
+     _l("Its hash does not match its content: the event was changed after it was recorded.")),
+    (re.compile(r"^the stored chain head does not match the last event's hash$"),
+     _l("The stored head of the chain does not match the hash of the last event.")),
+]
+
+
+def chain_reason(reason: str | None) -> str:
+    """The tracker's reason for a broken chain, in the page's language (an unknown one as the API said it)."""
+    if not reason:
+        return ""
+    for pattern, text in CHAIN_REASONS:
+        found = pattern.match(reason)
+        if found:
+            return str(text) % found.groupdict()
+    return _("The system gave this reason: %(why)s", why=reason)
+
+
+def event_type_name(type_: str) -> str:
+    return labels.name(EVENT_TYPES, type_)
+
+
+def role_name(role: str) -> str:
+    return labels.name(ROLE_NAMES, role)
+
+
+def unit_kind_name(kind: str) -> str:
+    return labels.name(labels.UNIT_KINDS, kind)
+
+
+def describe(event: dict, item_names: dict | None = None) -> str:
+    """One line on what an event says, for the history table (``item_names``: item id -> its name)."""
+    p = event.get("payload") or {}
+    item = (item_names or {}).get(p.get("item_id")) or p.get("item_id")
+    kind = event.get("type")
+    if kind in ("PlanDeclared", "PlanPeriodChanged"):
+        return _("%(title)s, fiscal years %(first)s–%(last)s", title=p.get("title", ""),
+                 first=p.get("first_fiscal_year"), last=p.get("last_fiscal_year"))
+    if kind == "ItemAdded":
+        return p.get("name", "")
+    if kind in ("ItemEdited", "ItemRemoved"):
+        return _("Item %(item)s: %(reason)s", item=item, reason=p.get("reason") or "—")
+    if kind == "ItemBudgetChanged":
+        return _("Item %(item)s, fiscal year %(year)s: %(amount)s baht", item=item,
+                 year=p.get("fiscal_year"), amount=money(p.get("amount")))
+    if kind in ("ReportSubmitted", "ReportAmended", "ReportReviewed", "ReminderSent", "ReportingExceptionGranted"):
+        text = _("Fiscal year %(year)s, %(round)s", year=p.get("fiscal_year"),
+                 round=labels.name(labels.ROUNDS, p.get("round")))
+        if kind == "ReportReviewed":
+            text += " · " + labels.name(labels.DECISIONS, p.get("decision"))
+        if p.get("late"):
+            text += " · " + _("late (after the due date)")
+        return text
+    return ""
+
+
+@bp.context_processor
+def _names():
+    return {"event_type_name": event_type_name, "role_name": role_name, "unit_kind_name": unit_kind_name,
+            "describe": describe, "chain_reason": chain_reason, "UNIT_KINDS": labels.UNIT_KINDS,
+            "ITEM_FIELDS": ITEM_FIELDS}
+
+
+def _unit(person, code: str) -> dict:
+    """The unit's public details from the tracker's directory; 404 for a code that is not a registered unit."""
+    if not UNIT_CODE.match(code):
+        abort(404)
+    # the directory pages by code (strictly after the cursor): the code itself comes first when registered
+    before = f"{int(code) - 1:07d}" if int(code) else None
+    found = api().read("/public/units", person.token, q=code, cursor=before, limit=1)
+    unit = next((u for u in found["units"] if u["code"] == code), None)
+    if unit is None:
+        abort(404)
+    return unit
 
 
 @bp.get("/audit")
 @signed_in("auditor", "nacc")
 def find(person):
-    return render_template("auditor/find.html")
+    """Find a unit by part of its code or name (and province, kind): the tracker's public directory, paged."""
+    q = request.args.get("q", "").strip()[:100]
+    province = request.args.get("province", "").strip()[:100]
+    kind = request.args.get("kind", "")
+    kind = kind if kind in labels.UNIT_KINDS else ""
+    cursor = request.args.get("cursor", "")
+    cursor = cursor if UNIT_CODE.match(cursor) else ""
+    page = api().read("/public/units", person.token, q=q, province=province, kind=kind, cursor=cursor,
+                      limit=PAGE_SIZE)
+    searched = bool(q or province or kind)
+    next_url = (url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
+                        cursor=page["next_cursor"]) if page.get("next_cursor") else None)
+    return render_template("auditor/find.html", q=q, province=province, kind=kind, units=page["units"],
+                           searched=searched, next_url=next_url, first_url=url_for(
+                               "auditor.find", q=q or None, province=province or None, kind=kind or None)
+                           if cursor else None)
+
+
+@bp.get("/audit/units/<code>")
+@signed_in("auditor", "nacc")
+def events(person, code):
+    """The unit's whole history: every event with its version, type, time, actor and hash."""
+    unit = _unit(person, code)
+    answer = api().read(f"/units/{code}/events", person.token)
+    item_names = {}
+    for event in answer["events"]:          # each item by its name as it stood then, not its id
+        p = event.get("payload") or {}
+        if event["type"] == "ItemAdded" or (event["type"] == "ItemEdited" and "name" in (p.get("changes") or {})):
+            item_names[p.get("item_id")] = p.get("name") or p["changes"]["name"]
+    return render_template("auditor/events.html", unit=unit, events=answer["events"], item_names=item_names,
+                           tab="events")
+
+
+@bp.get("/audit/units/<code>/state")
+@signed_in("auditor", "nacc")
+def state(person, code):
+    """The plan and reports as they stood at a version or at an instant (Bangkok time), or now."""
+    unit = _unit(person, code)
+    version_text = request.args.get("version", "").strip()
+    as_of_text = request.args.get("as_of", "").strip()
+    refusal, version, as_of = None, None, None
+    if version_text:
+        if version_text.isdigit() and len(version_text) < 16:
+            version = int(version_text)
+        else:
+            refusal = _("The version is a whole number: 1 is the first event.")
+    if as_of_text:
+        as_of = from_local_input(as_of_text)
+        if as_of is None:
+            try:
+                as_of = parse_instant(as_of_text)
+            except ValueError:
+                refusal = _("Choose a date and a time in the field.")
+        if as_of is not None and as_of.year >= BE_OFFSET + 1900:
+            # a Buddhist Era year typed into the browser's (Common Era) calendar: 2569 means 2026
+            as_of = as_of.replace(year=as_of.year - BE_OFFSET)
+    if version is not None and as_of is not None:
+        refusal, as_of = _("Give a version or a date and time, not both."), None
+    params = {}
+    if refusal is None:
+        if version is not None:
+            params["version"] = version
+        elif as_of is not None:
+            params["as_of"] = bangkok_iso(as_of)
+    answer = api().read(f"/units/{code}/state", person.token, **params) if refusal is None else None
+    held = (answer or {}).get("state") or {}
+    reports = sorted((held.get("reports") or {}).values(), key=lambda r: (r["fiscal_year"], r["round"]))
+    item_names = {i["item_id"]: i["details"].get("name", i["item_id"]) for i in held.get("items") or []}
+    return render_template("auditor/state.html", unit=unit, answer=answer, held=held, reports=reports,
+                           item_names=item_names, refusal=refusal, tab="state",
+                           version_text=version_text, as_of_value=local_input(as_of) if as_of else as_of_text,
+                           asked_version=version, asked_as_of=as_of)
+
+
+@bp.get("/audit/units/<code>/verify")
+@signed_in("auditor", "nacc")
+def verify(person, code):
+    """Walk the unit's hash chain (the tracker does it on the log itself) and say what it found."""
+    unit = _unit(person, code)
+    result = api().read(f"/units/{code}/verify", person.token)
+    return render_template("auditor/verify.html", unit=unit, result=result, tab="verify",
+                           checked_at=now())
+
+
+@bp.get("/audit/units/<code>/events.jsonl")
+@signed_in("auditor", "nacc")
+def export(person, code):
+    """The unit's history as JSON Lines, one canonical event per line exactly as stored and as GET /events
+    answers: the file ``python -m shared.offline`` verifies without Redis or the services."""
+    _unit(person, code)
+    answer = api().read(f"/units/{code}/events", person.token)
+    version = answer["events"][-1]["version"] if answer["events"] else 0
+
+    def lines():
+        for event in answer["events"]:
+            yield canonical(event) + b"\n"
+
+    return Response(stream_with_context(lines()), mimetype="application/jsonl",
+                    headers={"Content-Disposition": f'attachment; filename="{code}-events-v{version}.jsonl"'})

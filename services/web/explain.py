@@ -51,6 +51,10 @@ REASONS = [
     (r"dimension", _l("Choose one of the framework's dimensions.")),
     (r"fiscal year", _l("Give a fiscal year within the plan's period (Buddhist Era, e.g. 2567).")),
     (r"Unknown field", _l("The form sent a field the system does not know.")),
+    (r"before first_fiscal_year", _l("The last fiscal year cannot come before the first.")),
+    (r"after now|in the future", _l("Give a time in the future.")),
+    (r"not be before (due_at|opens_at)|before the due|after the due", _l("The dates are out of order: a round opens, "
+                                                                      "then is due, then locks.")),
 ]
 _COMPILED = [(re.compile(pattern, re.IGNORECASE), text) for pattern, text in REASONS]
 

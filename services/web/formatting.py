@@ -21,13 +21,14 @@ class MoneyError(ValueError):
 
 
 def parse_money(text: str | None) -> Decimal | None:
-    """Baht as Thai users type it: ``50,000``, ``1,250.50``, ``50000``, Thai digits, a trailing ``บาท``;
+    """Baht as Thai users type it: ``50,000``, ``1,250.50``, ``50000``, ``5,000.-``, Thai digits, a trailing ``บาท``;
     empty gives None. Commas must group thousands; at most two decimals; never negative."""
     if text is None:
         return None
     cleaned = text.translate(_THAI_DIGITS).strip().replace("\u00a0", " ")
     cleaned = re.sub(r"\s*(บาท|฿|THB)\s*$", "", cleaned, flags=re.IGNORECASE)
     cleaned = re.sub(r"^(฿|THB)\s*", "", cleaned, flags=re.IGNORECASE).replace(" ", "")
+    cleaned = re.sub(r"(?<=\d)\.-$", "", cleaned)     # "5,000.-": Thai forms' "no satang"
     if not cleaned:
         return None
     if "," in cleaned and not _GROUPED.match(cleaned):

@@ -40,3 +40,13 @@ def install(app) -> None:
         light_name=lambda c: name(LIGHTS, c),
         STATES=STATES, KINDS=KINDS, ITEM_STATUSES=ITEM_STATUSES, REASONS=REASONS, ROUNDS=ROUNDS,
         TARGET_GROUPS=TARGET_GROUPS)
+
+# kinds of reporting unit (the registry's ``kind``)
+UNIT_KINDS = {
+    "central_office": _l("Central office"), "district_office": _l("District office"),
+    "provincial_administration": _l("Provincial administrative organisation"),
+    "city_municipality": _l("City municipality"), "town_municipality": _l("Town municipality"),
+    "subdistrict_municipality": _l("Subdistrict municipality"),
+    "subdistrict_administration": _l("Subdistrict administrative organisation"),
+    "special": _l("Special local administration"), "other": _l("Other"),
+}

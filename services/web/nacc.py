@@ -1,20 +1,148 @@
 """NACC's pages: national compliance of a round with charts, reporting windows, exports."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Optional, ValidationError
 
-from .auth import signed_in
+from shared import fiscal
+
+from . import charts, labels
+from .auth import api, apply_reasons, now, signed_in
+from .errors import ApiError
+from .explain import message as explain
+from .formatting import from_local_input, local_input, thai_date
+from .supervision import RoundForm, new_key, requested_round, send_export, unit_kind_name
 
 bp = Blueprint("nacc", __name__)
+
+PAGE_SIZE = 100
+
+
+@bp.context_processor
+def _names():
+    return {"unit_kind_name": unit_kind_name}
+
+
+def current_round(moment=None) -> tuple[int, int]:
+    """The latest round whose (default) window has opened: what the pages show first."""
+    moment = moment or now()
+    fy = fiscal.fiscal_year_of(moment)
+    for candidate in ((fy, 12), (fy, 6), (fy - 1, 12), (fy - 1, 6)):
+        if fiscal.default_opens(*candidate) <= moment:
+            return candidate
+    return fy - 2, 12        # pragma: no cover - one of the four has always opened
+
+
+class ComplianceFilter(RoundForm):
+    """The round, and which units of it to list."""
+
+    province = SelectField(_l("Province"), validators=[Optional()])
+    kind = SelectField(_l("Kind of unit"), validators=[Optional()])
 
 
 @bp.get("/nacc")
 @signed_in("nacc", "auditor")
 def compliance(person):
-    return render_template("nacc/compliance.html")
+    """The national compliance of a round: rates, charts by state, province and kind, the units page by page."""
+    fy, round_ = requested_round()
+    if fy is None:
+        fy, round_ = current_round()
+    data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+    picker = ComplianceFilter(formdata=MultiDict(request.args)).setup(fy, round_, data["counts"])
+    provinces = charts.groups(data["rows"], "province")
+    kinds = charts.groups(data["rows"], "kind", unit_kind_name)
+    picker.province.choices = [("", _("Every province"))] + [(g.key, g.label) for g in provinces if g.key]
+    picker.kind.choices = [("", _("Every kind"))] + [(g.key, g.label) for g in kinds if g.key]
+    for select in (picker.province, picker.kind):
+        if select.data not in dict(select.choices):
+            select.data = ""
+    state, province, kind = picker.state.data or "", picker.province.data or "", picker.kind.data or ""
+    rows = [r for r in data["rows"] if (not state or r["state"] == state)
+            and (not province or r.get("province") == province) and (not kind or r.get("kind") == kind)]
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    try:
+        page = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    query = {"fiscal_year": fy, "round": round_, "state": state, "province": province, "kind": kind}
+    query = {k: v for k, v in query.items() if v not in ("", None)}
+    return render_template(
+        "nacc/compliance.html", data=data, picker=picker, rows=rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE],
+        matching=len(rows), page=page, pages=pages, query=query, state=state, page_size=PAGE_SIZE,
+        provinces=provinces, kinds=kinds, notice=session.pop("notice", None),
+        by_state=charts.units_by_state(data["counts"]),
+        rates_fig=charts.rates(data["reporting_rate"], data["on_time_rate"]),
+        by_province=charts.submitted_by_group(provinces, _("Submitted by province")),
+        by_kind=charts.submitted_by_group(kinds, _("Submitted by kind of unit")))
 
 
-@bp.get("/nacc/windows")
+@bp.get("/nacc/export/<int:fy>/<int:round_>.<fmt>")
+@signed_in("nacc", "auditor")
+def export(person, fy, round_, fmt):
+    """Every unit for the round as CSV or XLSX."""
+    return send_export(person, fy, round_, fmt)
+
+
+class WindowForm(FlaskForm):
+    opens_at = StringField(_l("Reporting opens"), render_kw={"type": "datetime-local"},
+                           validators=[DataRequired(_l("This field is required."))])
+    due_at = StringField(_l("Due (reports after this are late)"), render_kw={"type": "datetime-local"},
+                         validators=[DataRequired(_l("This field is required."))])
+    locks_at = StringField(_l("Locks (no report accepted after this without an exception)"),
+                           render_kw={"type": "datetime-local"},
+                           validators=[DataRequired(_l("This field is required."))])
+    idempotency_key = HiddenField(default=new_key)
+
+    def _instant(self, field):
+        if field.data and from_local_input(field.data) is None:
+            raise ValidationError(_("Give a date and time."))
+
+    validate_opens_at = validate_due_at = _instant
+
+    def validate_locks_at(self, field):
+        self._instant(field)
+        opens, due, locks = (from_local_input(f.data) for f in (self.opens_at, self.due_at, self.locks_at))
+        if due and locks and locks < due:
+            raise ValidationError(_("The round cannot lock before the due date."))
+        if opens and due and due <= opens:
+            self.due_at.errors = list(self.due_at.errors) + [_("The due date must come after reporting opens.")]
+            raise ValidationError(_("Check the dates: reporting opens, then it is due, then it locks."))
+
+
+@bp.route("/nacc/windows", methods=["GET", "POST"])
 @signed_in("nacc")
 def windows(person):
-    return render_template("nacc/compliance.html")
+    """A round's reporting window (opens, due, locks): the one in force, and a form to set it."""
+    fy, round_ = requested_round()
+    if fy is None:
+        fy, round_ = current_round()
+    picker = RoundForm(formdata=MultiDict(request.args)).setup(fy, round_)
+    data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+    form = WindowForm()
+    refusal = None
+    if request.method == "GET":
+        form.opens_at.data, form.due_at.data, form.locks_at.data = (
+            local_input(data["opens_at"]), local_input(data["due_at"]), local_input(data["locks_at"]))
+    elif form.validate_on_submit():
+        body = {name: from_local_input(getattr(form, name).data).isoformat()
+                for name in ("opens_at", "due_at", "locks_at")}
+        try:
+            api().write("PUT", f"/windows/{fy}/{round_}", person.token, body,
+                        idempotency_key=form.idempotency_key.data)
+        except ApiError as error:
+            if error.status in (401, 503):
+                raise
+            refusal = explain(error)
+            apply_reasons(form, error)
+        else:
+            session["notice"] = _("The reporting window of the %(round)s of fiscal year %(year)s is set: due "
+                                  "%(due)s, locks %(locks)s.", round=labels.name(labels.ROUNDS, round_), year=fy,
+                                  due=thai_date(body["due_at"], time=True),
+                                  locks=thai_date(body["locks_at"], time=True))
+            return redirect(url_for(".windows", fiscal_year=fy, round=round_))
+    return render_template("nacc/windows.html", data=data, form=form, picker=picker, refusal=refusal,
+                           notice=session.pop("notice", None))

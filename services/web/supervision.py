@@ -1,16 +1,380 @@
-"""The supervisory unit's pages: its units for a round, reminders, reviews, exceptions, exports."""
+"""The supervisory unit's pages: its units for a round, reminders, reviews, exceptions, exports.
+
+Everything is read from the tracker and written to the submission service with the person's token: the
+supervisor may read the status and the audit trail of the units it oversees (shared/identity.py READ_POLICY),
+so a report is read from the audit trail's entries for that round.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import re
+import uuid
+from urllib.parse import quote
 
-from .auth import api, signed_in
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from shared import fiscal
+
+from . import charts, labels
+from .auth import api, apply_reasons, now, signed_in
+from .errors import ApiError
+from .explain import message as explain
+from .formatting import from_local_input, local_input
 
 bp = Blueprint("supervision", __name__)
+
+SUBMITTED_STATES = charts.SUBMITTED_STATES
+TO_REVIEW = ("submitted", "submitted_late")           # submitted, no decision yet on this version
+NOT_REPORTED = ("open", "overdue", "locked")          # could (or should) have reported and has not
+UNIT_KINDS = labels.UNIT_KINDS
+EXPORTS = {"csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@bp.context_processor
+def _names():
+    return {"unit_kind_name": unit_kind_name}
+
+
+def unit_kind_name(code) -> str:
+    """The Thai name of a kind of unit (the registry's code)."""
+    return labels.name(UNIT_KINDS, code)
+
+
+def new_key() -> str:
+    """A fresh Idempotency-Key for a write form (kept in the form when it is shown again after a refusal)."""
+    return str(uuid.uuid4())
+
+
+# ---- forms ----------------------------------------------------------------------------------------------
+
+def round_choices(today=None) -> tuple[list, list]:
+    """The fiscal years offered (next year back to six years ago) and the two rounds."""
+    current = fiscal.fiscal_year_of(today or now())
+    years = [(fy, str(fy)) for fy in range(current + 1, current - 7, -1)]
+    return years, [(r, labels.name(labels.ROUNDS, r)) for r in fiscal.ROUNDS]
+
+
+class RoundForm(FlaskForm):
+    """Which round and which states to show (a GET form: no CSRF token, nothing is written)."""
+
+    class Meta:
+        csrf = False
+
+    fiscal_year = SelectField(_l("Fiscal year (BE)"), coerce=int, validators=[Optional()])
+    round = SelectField(_l("Round"), coerce=int, validators=[Optional()])
+    state = SelectField(_l("Reporting state"), validators=[Optional()])
+
+    def setup(self, fy: int, round_: int, counts: dict | None = None):
+        years, rounds = round_choices()
+        if fy not in [y for y, _n in years]:
+            years.append((fy, str(fy)))
+        self.fiscal_year.choices, self.round.choices = years, rounds
+        self.fiscal_year.data, self.round.data = fy, round_
+        self.state.choices = [("", _("Every state"))] + [
+            (code, f"{labels.name(labels.STATES, code)}" + (f" ({counts.get(code, 0)})" if counts else ""))
+            for code in labels.STATES]
+        if self.state.data not in dict(self.state.choices):
+            self.state.data = ""
+        return self
+
+
+def requested_round() -> tuple[int | None, int | None]:
+    """The round asked for in the query string (both or neither), or (None, None)."""
+    try:
+        fy, round_ = int(request.args.get("fiscal_year", "")), int(request.args.get("round", ""))
+    except ValueError:
+        return None, None
+    if round_ not in fiscal.ROUNDS or not fiscal.MIN_FISCAL_YEAR <= fy <= fiscal.MAX_FISCAL_YEAR:
+        return None, None
+    return fy, round_
+
+
+class ReminderForm(FlaskForm):
+    message = TextAreaField(_l("Message to the units"), validators=[
+        DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
+    fiscal_year = HiddenField()
+    round = HiddenField()
+    idempotency_key = HiddenField(default=new_key)
+
+
+class ReviewForm(FlaskForm):
+    decision = RadioField(_l("Decision"), choices=[("accepted", _l("Accept the report")),
+                                                   ("returned", _l("Return it for correction"))],
+                          validators=[DataRequired(_l("Choose accept or return."))])
+    comment = TextAreaField(_l("Comment to the unit"), validators=[
+        Length(max=5000, message=_l("This text is too long."))])
+    idempotency_key = HiddenField(default=new_key)
+
+    def validate_comment(self, field):
+        if self.decision.data == "returned" and not (field.data or "").strip():
+            from wtforms.validators import ValidationError
+            raise ValidationError(_("Say what the unit should correct."))
+
+
+class ExceptionForm(FlaskForm):
+    until = StringField(_l("Reports accepted until (Bangkok time)"), render_kw={"type": "datetime-local"},
+                        validators=[DataRequired(_l("This field is required."))])
+    reason = TextAreaField(_l("Reason for the exception"), validators=[
+        DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
+    idempotency_key = HiddenField(default=new_key)
+
+    def validate_until(self, field):
+        from wtforms.validators import ValidationError
+        until = from_local_input(field.data)
+        if until is None:
+            raise ValidationError(_("Give a date and time."))
+        if until <= now():
+            raise ValidationError(_("The exception must end in the future."))
+
+
+def default_message(fy: int, round_: int, due_at=None) -> str:
+    """The reminder the supervisor starts from (editable)."""
+    from .formatting import thai_date
+    text = _("Your unit has not yet reported on the %(round)s of fiscal year %(year)s of its anti-corruption "
+             "action plan. Please submit the report in the system as soon as possible.",
+             round=labels.name(labels.ROUNDS, round_), year=fy)
+    if due_at:
+        text += " " + _("The due date is %(date)s.", date=thai_date(due_at))
+    return text
+
+
+# ---- pages ----------------------------------------------------------------------------------------------
+
+def _overview(person, fy=None, round_=None) -> dict:
+    return api().read(f"/supervisors/{quote(person.username)}/overview", person.token, fiscal_year=fy,
+                      round=round_)
 
 
 @bp.get("/supervisor")
 @signed_in("supervisor")
 def overview(person):
-    """The supervisor's units for the current round."""
-    data = api().read(f"/supervisors/{person.username}/overview", person.token)
-    return render_template("supervision/overview.html", data=data)
+    """The supervisor's units for a round (the current one by default): rates, a chart, the table, the queue."""
+    fy, round_ = requested_round()
+    return _page(person, fy, round_, request.args)
+
+
+def _page(person, fy, round_, args, remind_form: ReminderForm | None = None, refusal: str | None = None):
+    data = _overview(person, fy, round_)
+    fy, round_ = data["fiscal_year"], data["round"]
+    picker = RoundForm(formdata=MultiDict(args)).setup(fy, round_, data["counts"])
+    state = picker.state.data or ""
+    rows = [r for r in data["rows"] if not state or r["state"] == state]
+    not_reported = [r for r in data["rows"] if r["state"] in NOT_REPORTED]
+    queue = [r for r in data["rows"] if r["state"] in TO_REVIEW]
+    if remind_form is None:
+        remind_form = ReminderForm(formdata=None, fiscal_year=fy, round=round_,
+                                   message=default_message(fy, round_, data.get("due_at")))
+    return render_template(
+        "supervision/overview.html", data=data, rows=rows, picker=picker, state=state, queue=queue,
+        not_reported=not_reported, remind_form=remind_form, notice=session.pop("notice", None),
+        refusal=refusal or session.pop("refusal", None),
+        by_state=charts.units_by_state(data["counts"]),
+        rates_fig=charts.rates(data["reporting_rate"], data["on_time_rate"]))
+
+
+def _round_args(fy, round_) -> dict:
+    return {"fiscal_year": fy, "round": round_}
+
+
+@bp.post("/supervisor/reminders")
+@signed_in("supervisor")
+def remind_all(person):
+    """One reminder to every unit of the round that has not reported (open, overdue or locked)."""
+    form = ReminderForm()
+    try:
+        fy, round_ = int(form.fiscal_year.data), int(form.round.data)
+    except (TypeError, ValueError):
+        abort(400)
+    if not form.validate_on_submit():
+        return _page(person, fy, round_, {}, remind_form=form)
+    data = _overview(person, fy, round_)
+    targets = [r["unit"] for r in data["rows"] if r["state"] in NOT_REPORTED]
+    sent, refused = [], []
+    for code in targets:
+        try:
+            api().write("POST", f"/units/{code}/reminders", person.token,
+                        {"fiscal_year": fy, "round": round_, "message": form.message.data},
+                        idempotency_key=f"{form.idempotency_key.data}-{code}")
+        except ApiError as error:
+            if error.status == 422 and not sent:        # the message itself is refused: show it at the field
+                apply_reasons(form, error)
+                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
+            if error.status in (401, 503):
+                raise
+            refused.append(f"{code}: {explain(error)}")
+        else:
+            sent.append(code)
+    if sent:
+        session["notice"] = _("A reminder was sent to %(count)s units that have not reported.", count=len(sent))
+    elif not refused:
+        session["notice"] = _("Every unit has reported: no reminder was needed.")
+    if refused:
+        session["refusal"] = _("No reminder could be sent to: %(list)s", list="; ".join(refused))
+    return redirect(url_for(".overview", **_round_args(fy, round_)))
+
+
+def _unit_row(person, code: str, fy: int, round_: int) -> tuple[dict, dict]:
+    """The overview of the round and the unit's row in it (404 when the supervisor does not oversee it)."""
+    data = _overview(person, fy, round_)
+    row = next((r for r in data["rows"] if r["unit"] == code), None)
+    if row is None:
+        abort(404)
+    return data, row
+
+
+def _check_round(fy: int, round_: int):
+    if round_ not in fiscal.ROUNDS or not fiscal.MIN_FISCAL_YEAR <= fy <= fiscal.MAX_FISCAL_YEAR:
+        abort(404)
+
+
+@bp.route("/supervisor/units/<code>/<int:fy>/<int:round_>/remind", methods=["GET", "POST"])
+@signed_in("supervisor")
+def remind(person, code, fy, round_):
+    """One reminder to one unit, the message editable."""
+    _check_round(fy, round_)
+    data, row = _unit_row(person, code, fy, round_)
+    form = ReminderForm(fiscal_year=fy, round=round_)
+    refusal = None
+    if request.method == "GET":
+        form.message.data = default_message(fy, round_, data.get("due_at"))
+    elif form.validate_on_submit():
+        try:
+            api().write("POST", f"/units/{code}/reminders", person.token,
+                        {"fiscal_year": fy, "round": round_, "message": form.message.data},
+                        idempotency_key=form.idempotency_key.data)
+        except ApiError as error:
+            if error.status in (401, 503):
+                raise
+            refusal = explain(error)
+            apply_reasons(form, error)
+        else:
+            session["notice"] = _("A reminder was sent to %(unit)s.", unit=row.get("name_th") or code)
+            return redirect(url_for(".overview", **_round_args(fy, round_)))
+    return render_template("supervision/remind.html", form=form, row=row, data=data, refusal=refusal)
+
+
+ROUND_IN_SUMMARY = re.compile(r"\bFY (\d{4}) (\d{1,2})-month round\b")
+
+
+def report_history(person, code: str, fy: int, round_: int) -> dict:
+    """The round's report as the audit trail shows it: the latest entries (folded over the submission and
+    every amendment), the note, and each version and review with its time and author."""
+    entries: dict = {}
+    note, versions, reviews, cursor = None, [], [], None
+    types = "ReportSubmitted,ReportAmended,ReportReviewed"
+    for _page in range(50):
+        page = api().read(f"/units/{code}/audit", person.token, type=types, cursor=cursor, limit=500)
+        for entry in page["entries"]:
+            found = ROUND_IN_SUMMARY.search(entry.get("summary") or "")
+            if not found or (int(found.group(1)), int(found.group(2))) != (fy, round_):
+                continue
+            if entry["type"] == "ReportReviewed":
+                reviews.append(entry)
+                continue
+            versions.append(entry)
+            for change in entry.get("changes") or []:
+                name = change["field"]
+                if name == "note":
+                    note = change["new"]
+                elif name.startswith("entries."):
+                    parts = name.split(".", 2)
+                    if len(parts) == 2:
+                        if change["new"] is None:
+                            entries.pop(parts[1], None)
+                        else:
+                            entries[parts[1]] = dict(change["new"])
+                    else:
+                        entries.setdefault(parts[1], {"item_id": parts[1]})[parts[2]] = change["new"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return {"entries": list(entries.values()), "note": note, "versions": versions, "reviews": reviews}
+
+
+@bp.route("/supervisor/units/<code>/<int:fy>/<int:round_>/review", methods=["GET", "POST"])
+@signed_in("supervisor")
+def review(person, code, fy, round_):
+    """Read a unit's report for the round, then accept it or return it with a comment."""
+    _check_round(fy, round_)
+    data, row = _unit_row(person, code, fy, round_)
+    form = ReviewForm()
+    refusal = None
+    if form.validate_on_submit():
+        try:
+            api().write("POST", f"/units/{code}/reports/{fy}/{round_}/review", person.token,
+                        {"decision": form.decision.data, "comment": (form.comment.data or "").strip() or None},
+                        idempotency_key=form.idempotency_key.data)
+        except ApiError as error:
+            if error.status in (401, 503):
+                raise
+            refusal = explain(error)
+            apply_reasons(form, error)
+        else:
+            session["notice"] = (_("The report of %(unit)s was accepted.", unit=row.get("name_th") or code)
+                                 if form.decision.data == "accepted" else
+                                 _("The report of %(unit)s was returned for correction.",
+                                   unit=row.get("name_th") or code))
+            return redirect(url_for(".overview", **_round_args(fy, round_)))
+    report = report_history(person, code, fy, round_)
+    return render_template("supervision/review.html", form=form, row=row, data=data, report=report,
+                           refusal=refusal, can_review=row["state"] in TO_REVIEW)
+
+
+@bp.route("/supervisor/units/<code>/<int:fy>/<int:round_>/exception", methods=["GET", "POST"])
+@signed_in("supervisor", "nacc")
+def exception(person, code, fy, round_):
+    """Reopen a locked round for one unit until a given time, with a reason."""
+    _check_round(fy, round_)
+    if person.role == "supervisor":
+        data, row = _unit_row(person, code, fy, round_)
+        back = url_for(".overview", **_round_args(fy, round_))
+    else:
+        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+        row = next((r for r in data["rows"] if r["unit"] == code), None) or abort(404)
+        back = url_for("nacc.compliance", **_round_args(fy, round_))
+    form = ExceptionForm()
+    refusal = None
+    if request.method == "GET" and row.get("exception_until"):
+        form.until.data = local_input(row["exception_until"])
+    if form.validate_on_submit():
+        until = from_local_input(form.until.data)
+        try:
+            api().write("POST", f"/units/{code}/reports/{fy}/{round_}/exceptions", person.token,
+                        {"until": until.isoformat(), "reason": form.reason.data.strip()},
+                        idempotency_key=form.idempotency_key.data)
+        except ApiError as error:
+            if error.status in (401, 503):
+                raise
+            refusal = explain(error)
+            apply_reasons(form, error)
+        else:
+            from .formatting import thai_date
+            session["notice"] = _("%(unit)s may now report until %(until)s.", unit=row.get("name_th") or code,
+                                  until=thai_date(until, time=True))
+            return redirect(back)
+    return render_template("supervision/exception.html", form=form, row=row, data=data, refusal=refusal,
+                           back=back)
+
+
+def send_export(person, fy: int, round_: int, fmt: str) -> Response:
+    """The tracker's export of the round (the person's units only, for a supervisor), sent on as a download."""
+    if fmt not in EXPORTS:
+        abort(404)
+    _check_round(fy, round_)
+    answer = api().call("tracker", "GET", f"/rounds/{fy}/{round_}/export.{fmt}", token=person.token, raw=True)
+    name = f"compliance-{fy}-{round_}.{fmt}"
+    return Response(answer.content, mimetype=EXPORTS[fmt].split(";")[0], headers={
+        "Content-Type": answer.headers.get("Content-Type", EXPORTS[fmt]),
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/supervisor/export/<int:fy>/<int:round_>.<fmt>")
+@signed_in("supervisor")
+def export(person, fy, round_, fmt):
+    """The supervisor's units for the round as CSV or XLSX."""
+    return send_export(person, fy, round_, fmt)

@@ -1,28 +1,815 @@
-"""The unit's pages: home with every round, the plan editor, the report form, history, the plan on a date."""
+"""The unit's pages: home with every round, the plan editor, the report form, history, the plan on a date.
+
+Usable by the unit itself; read-only for its supervisor, NACC and auditors (the APIs decide what each may
+read: a page shows what the API allows, and the edit forms only to ``person.role == "unit"``).
+Every write form carries a hidden ``idempotency_key`` (made when the form is first rendered, kept when it
+is shown again after a refusal) and plan changes a hidden ``version`` sent as ``If-Match``, so a change
+made meanwhile in another tab is refused (412) instead of overwritten.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import re
+import uuid
+from datetime import datetime, time as dtime
 
-from .auth import api, signed_in
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (FieldList, Form, FormField, HiddenField, IntegerField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField)
+from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from shared.fiscal import BANGKOK
+from shared.framework import FrameworkRegistry
+
+from .auth import ROLE_NAMES, api, apply_reasons, now, signed_in
+from .errors import ApiError
+from .explain import message as explain
+from .formatting import MoneyError, money, parse_money
+from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
 
 bp = Blueprint("units", __name__)
 
+REQUIRED = _l("This field is required.")
+DETAIL_FIELDS = ("name", "kind", "dimension", "sub_dimension", "fiscal_years", "responsible", "objectives",
+                 "target_groups", "indicators", "targets", "remarks")
+TEXT_FIELDS = ("responsible", "objectives", "indicators", "targets", "remarks")
+REPORT_TEXTS = ("outputs", "outcomes", "problems", "suggestions")
+MONEY_FIELDS = ("budget_planned", "budget_ordinance", "spent")
+_ROUND_IN_SUMMARY = re.compile(r"FY (\d{4}) (6|12)-month round")
+
+
+# ---- small helpers --------------------------------------------------------------------------
+
+def _code(code: str) -> str:
+    if not re.fullmatch(r"\d{7}", code or ""):
+        abort(404)
+    return code
+
+
+def _may_edit(person, code: str) -> bool:
+    return person.role == "unit" and person.username == code
+
+
+def _new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def _keyed(form: FlaskForm, version=None) -> FlaskForm:
+    """A form shown for the first time gets its Idempotency-Key (and the version it was read at)."""
+    if not form.idempotency_key.data:
+        form.idempotency_key.data = _new_key()
+    if version is not None and hasattr(form, "version") and not form.version.data:
+        form.version.data = str(version)
+    return form
+
+
+def _done(text: str, target: str):
+    """Post/redirect/get: the notice is shown once on the next page."""
+    session["notice"] = text
+    return redirect(target)
+
+
+def _refused(error: ApiError, form=None, names: dict | None = None) -> str:
+    """A refusal the page explains next to the form (401/403/404 go to their own page)."""
+    if error.status in (401, 403, 404):
+        raise error
+    if form is not None:
+        apply_reasons(form, error, names)
+        if error.status == 412 and hasattr(form, "version"):
+            form.version.data = str(error.body.get("current_version") or form.version.data)
+    return explain(error)
+
+
+def money_check(form, field):
+    """Baht as a person types it; the reason next to the field when it is not an amount."""
+    try:
+        parse_money(field.data)
+    except MoneyError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _money(text):
+    value = parse_money(text)
+    return None if value is None else f"{value:.2f}"
+
+
+def _frameworks() -> FrameworkRegistry:
+    ext = current_app.extensions["ncc_web"]
+    if "frameworks" not in ext:
+        ext["frameworks"] = FrameworkRegistry.load(ext["settings"].framework_dir)
+    return ext["frameworks"]
+
+
+def _framework(plan: dict):
+    registry = _frameworks()
+    return registry.get(plan.get("framework") or "") or registry.for_cycle(plan["first_fiscal_year"],
+                                                                           plan["last_fiscal_year"])
+
+
+def _th() -> bool:
+    locale = get_locale()
+    return (locale.language if locale else "th") == "th"
+
+
+def _named(entry: dict) -> str:
+    return entry["name_th"] if _th() or not entry.get("name_en") else entry["name_en"]
+
+
+def _years(plan: dict) -> list[int]:
+    return list(range(plan["first_fiscal_year"], plan["last_fiscal_year"] + 1))
+
+
+def _state(person, code: str, **params) -> dict | None:
+    """The unit's plan and reports (GET /state), or None when the person's role may not read them."""
+    try:
+        return api().read(f"/units/{code}/state", person.token, **params)
+    except ApiError as error:
+        if error.status == 403:
+            return None
+        raise
+
+
+def _items(state: dict) -> dict:
+    return {i["item_id"]: i for i in state["state"]["items"]}
+
+
+def _grouped(plan: dict, items: list) -> list:
+    """Items by dimension and sub-dimension of the plan's framework, in the framework's order, with totals."""
+    framework = _framework(plan)
+    years = [str(y) for y in _years(plan)]
+    groups = []
+    for dim_code, dim in sorted(framework.dimensions.items()):
+        subs = []
+        for sub_code, sub in dim["sub_dimensions"].items():
+            rows = [i for i in items if i["details"]["dimension"] == dim_code
+                    and i["details"]["sub_dimension"] == sub_code]
+            if rows:
+                subs.append({"code": sub_code, "name": _named(sub), "items": rows})
+        rows = [i for i in items if i["details"]["dimension"] == dim_code
+                and i["details"]["sub_dimension"] not in dim["sub_dimensions"]]
+        if rows:
+            subs.append({"code": "", "name": _("Other"), "items": rows})
+        if subs:
+            groups.append({"code": dim_code, "name": _named(dim), "subs": subs,
+                           "totals": _totals([i for s in subs for i in s["items"]], years)})
+    known = set(framework.dimensions)
+    stray = [i for i in items if i["details"]["dimension"] not in known]
+    if stray:
+        groups.append({"code": "", "name": _("Other"), "subs": [{"code": "", "name": "", "items": stray}],
+                       "totals": _totals(stray, years)})
+    return groups
+
+
+def _totals(items: list, years: list) -> dict:
+    from decimal import Decimal
+    totals = {y: Decimal(0) for y in years}
+    for item in items:
+        for y, amount in item["budgets"].items():
+            if y in totals:
+                totals[y] += Decimal(amount)
+    totals["all"] = sum((totals[y] for y in years), Decimal(0))
+    return totals
+
+
+def _item_total(item: dict):
+    from decimal import Decimal
+    return sum((Decimal(v) for v in item["budgets"].values()), Decimal(0))
+
+
+def _round(status: dict, fy: int, round_: int) -> dict | None:
+    for line in status.get("rounds") or []:
+        if line["fiscal_year"] == fy and line["round"] == round_:
+            return line
+    return None
+
+
+# ---- forms ----------------------------------------------------------------------------------
+
+class KeyedForm(FlaskForm):
+    idempotency_key = HiddenField()
+
+
+class PlanForm(KeyedForm):
+    title = StringField(_l("Title of the plan"), validators=[DataRequired(REQUIRED), Length(max=500)])
+    first_fiscal_year = IntegerField(_l("First fiscal year (B.E.)"), validators=[
+        InputRequired(REQUIRED), NumberRange(2500, 2700, _l("Give a fiscal year in the Buddhist Era, e.g. 2567."))])
+    last_fiscal_year = IntegerField(_l("Last fiscal year (B.E.)"), validators=[
+        InputRequired(REQUIRED), NumberRange(2500, 2700, _l("Give a fiscal year in the Buddhist Era, e.g. 2567."))])
+
+    def validate_last_fiscal_year(self, field):
+        if self.first_fiscal_year.data and field.data and field.data < self.first_fiscal_year.data:
+            raise ValidationError(_("The last fiscal year cannot come before the first."))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes, each with its own label (rendered by the template)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _item_form(plan: dict, *, edit: bool, data=None, **kwargs) -> FlaskForm:
+    """The add/edit item form for this plan's framework and fiscal years."""
+    framework = _framework(plan)
+    years = _years(plan)
+
+    class ItemForm(KeyedForm):
+        version = HiddenField()
+        name = StringField(_l("Name of the project, activity or measure"),
+                           validators=[DataRequired(REQUIRED), Length(max=500)])
+        kind = SelectField(_l("Kind"), choices=[(k, str(v)) for k, v in KINDS.items()],
+                           validators=[DataRequired(REQUIRED)])
+        dimension = SelectField(_l("Dimension"), coerce=int, choices=[
+            (c, f"{c}. {_named(d)}") for c, d in sorted(framework.dimensions.items())])
+        sub_dimension = SelectField(_l("Sub-dimension"), choices=[
+            (s, f"{s} {_named(sd)}") for _c, d in sorted(framework.dimensions.items())
+            for s, sd in d["sub_dimensions"].items()])
+        fiscal_years = MultiCheckboxField(_l("Fiscal years in which it runs"), coerce=int,
+                                          choices=[(y, str(y)) for y in years],
+                                          validators=[DataRequired(_l("Choose at least one fiscal year."))])
+        responsible = StringField(_l("Responsible division"), validators=[Optional(), Length(max=500)])
+        objectives = TextAreaField(_l("Objectives"), validators=[Length(max=5000)])
+        target_groups = MultiCheckboxField(_l("Target groups"), choices=[(k, str(v)) for k, v in TARGET_GROUPS.items()])
+        indicators = TextAreaField(_l("Output and outcome indicators"), validators=[Length(max=5000)])
+        targets = TextAreaField(_l("Targets"), validators=[Length(max=5000)])
+        remarks = TextAreaField(_l("Remarks"), validators=[Length(max=5000)])
+
+        def validate_sub_dimension(self, field):
+            if field.data and not field.data.startswith(f"{self.dimension.data}."):
+                raise ValidationError(_("Choose a sub-dimension of the chosen dimension."))
+
+    if edit:
+        ItemForm.reason = TextAreaField(_l("Reason for the change"), validators=[DataRequired(REQUIRED),
+                                                                              Length(max=2000)])
+    else:
+        for y in years:
+            setattr(ItemForm, f"budget_{y}", StringField(_l("Budget for fiscal year %(year)s (baht)", year=y),
+                                                         validators=[money_check]))
+    ItemForm.years = years
+    return ItemForm(data=data, **kwargs) if data is not None else ItemForm(**kwargs)
+
+
+class BudgetForm(KeyedForm):
+    version = HiddenField()
+    fiscal_year = SelectField(_l("Fiscal year"), coerce=int)
+    amount = StringField(_l("New budget (baht)"), validators=[DataRequired(REQUIRED), money_check])
+    reason = TextAreaField(_l("Reason for the change"), validators=[DataRequired(REQUIRED), Length(max=2000)])
+
+
+class RemoveForm(KeyedForm):
+    version = HiddenField()
+    reason = TextAreaField(_l("Reason for removing it"), validators=[DataRequired(REQUIRED), Length(max=2000)])
+
+
+class EntryForm(Form):
+    item_id = HiddenField()
+    status = SelectField(_l("Status"), choices=list(ITEM_STATUSES.items()))
+    reason = SelectField(_l("Why it cannot be done"),
+                         choices=[("", _l("(only when it cannot be done)"))] + list(REASONS.items()))
+    reason_text = StringField(_l("The reason in words"), validators=[Length(max=2000)])
+    budget_planned = StringField(_l("Budget in the plan (baht)"), validators=[money_check])
+    budget_ordinance = StringField(_l("Budget in the budget ordinance (baht)"), validators=[money_check])
+    spent = StringField(_l("Amount disbursed (baht)"), validators=[money_check])
+    outputs = TextAreaField(_l("Outputs"), validators=[Length(max=5000)])
+    outcomes = TextAreaField(_l("Outcomes"), validators=[Length(max=5000)])
+    problems = TextAreaField(_l("Problems and obstacles"), validators=[Length(max=5000)])
+    suggestions = TextAreaField(_l("Suggestions"), validators=[Length(max=5000)])
+
+    def validate_reason(self, field):
+        if self.status.data == "not_feasible" and not field.data:
+            raise ValidationError(_("Say why the item cannot be done."))
+        if self.status.data != "not_feasible" and field.data:
+            raise ValidationError(_("A reason is given only when the item cannot be done."))
+
+    def validate_reason_text(self, field):
+        if self.status.data == "not_feasible" and self.reason.data == "other" and not (field.data or "").strip():
+            raise ValidationError(_("Describe the reason in words."))
+
+
+class ReportForm(KeyedForm):
+    entries = FieldList(FormField(EntryForm))
+    note = TextAreaField(_l("Note to the supervisory unit"), validators=[Length(max=5000)])
+
+
+class AsOfForm(FlaskForm):
+    class Meta:
+        csrf = False
+    date = StringField(_l("Date"), validators=[DataRequired(REQUIRED)])
+
+
+# ---- home -----------------------------------------------------------------------------------
 
 @bp.get("/units/<code>")
 @signed_in()
 def home(person, code):
-    """The unit's home: its plan summary and every round's state."""
+    """The unit's home: its plan summary and every round's state, late/locked and why, reviews, links."""
+    code = _code(code)
     status = api().read(f"/units/{code}/status", person.token)
-    return render_template("units/home.html", code=code, status=status)
+    form = _keyed(PlanForm()) if status.get("plan") is None and _may_edit(person, code) else None
+    return render_template("units/home.html", code=code, status=status, form=form, reviews=_reviews(person, code),
+                           may_edit=_may_edit(person, code), notice=session.pop("notice", None))
 
+
+def _reviews(person, code: str) -> dict:
+    """Each round's latest review with its comment ("2569:6" -> review), when the role may read the state."""
+    state = _state(person, code)
+    if state is None:
+        return {}
+    return {key: r["review"] for key, r in state["state"]["reports"].items() if r.get("review")}
+
+
+@bp.post("/units/<code>/plan/declare")
+@signed_in("unit")
+def declare(person, code):
+    """Declare the plan (its title and fiscal years): PUT /units/{code}/plan."""
+    code = _code(code)
+    if not _may_edit(person, code):
+        abort(403)
+    form, refusal = PlanForm(), None
+    if form.validate_on_submit():
+        body = {"title": form.title.data.strip(), "first_fiscal_year": form.first_fiscal_year.data,
+                "last_fiscal_year": form.last_fiscal_year.data}
+        try:
+            api().write("PUT", f"/units/{code}/plan", person.token, body, idempotency_key=form.idempotency_key.data)
+        except ApiError as error:
+            refusal = _refused(error, form)
+        else:
+            return _done(_("The plan has been declared. Now add its projects, activities and measures."),
+                         url_for("units.plan", code=code))
+    else:
+        refusal = _("Please correct the fields marked below.")
+    status = api().read(f"/units/{code}/status", person.token)
+    return render_template("units/home.html", code=code, status=status, form=_keyed(form), may_edit=True,
+                           refusal=refusal)
+
+
+# ---- the plan -------------------------------------------------------------------------------
 
 @bp.get("/units/<code>/plan")
 @signed_in()
 def plan(person, code):
-    return render_template("units/home.html", code=code, status=api().read(f"/units/{code}/status", person.token))
+    """The plan: items grouped by dimension and sub-dimension, a budget per fiscal year, totals."""
+    code = _code(code)
+    state = _state(person, code)
+    status = api().read(f"/units/{code}/status", person.token) if state is None else None
+    return _plan_page(person, code, state, status, template="units/plan.html")
 
+
+def _plan_page(person, code, state, status, *, template, **extra):
+    context = {"code": code, "state": state, "status": status, "may_edit": _may_edit(person, code),
+               "notice": session.pop("notice", None)}
+    if state is not None and state["state"]["plan"]:
+        plan_ = state["state"]["plan"]
+        active = [i for i in state["state"]["items"] if not i["removed"]]
+        context.update(plan=plan_, years=[str(y) for y in _years(plan_)], groups=_grouped(plan_, active),
+                       totals=_totals(active, [str(y) for y in _years(plan_)]), item_total=_item_total,
+                       removed=[i for i in state["state"]["items"] if i["removed"]],
+                       framework=_framework(plan_))
+    context.update(extra)
+    return render_template(template, **context)
+
+
+def _require_plan(person, code):
+    state = _state(person, code)
+    if state is None:
+        abort(403)
+    if not state["state"]["plan"]:
+        return state, None
+    return state, state["state"]["plan"]
+
+
+@bp.route("/units/<code>/plan/items/new", methods=["GET", "POST"])
+@signed_in("unit")
+def add_item(person, code):
+    """Add an item: POST /units/{code}/plan/items."""
+    code = _code(code)
+    if not _may_edit(person, code):
+        abort(403)
+    state, plan_ = _require_plan(person, code)
+    if plan_ is None:
+        return _done(_("Declare the plan (its title and fiscal years) first."), url_for("units.home", code=code))
+    form = _item_form(plan_, edit=False)
+    refusal = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            budgets = {}
+            for y in form.years:
+                amount = _money(getattr(form, f"budget_{y}").data)
+                if amount is not None and y in form.fiscal_years.data:
+                    budgets[str(y)] = amount
+            body = _details(form)
+            body["budgets"] = budgets
+            try:
+                answer = api().write("POST", f"/units/{code}/plan/items", person.token, body,
+                                     idempotency_key=form.idempotency_key.data, if_match=form.version.data)
+            except ApiError as error:
+                refusal = _refused(error, form, {f"budgets.{y}": f"budget_{y}" for y in form.years} |
+                                   {f"budgets.{y}.value": f"budget_{y}" for y in form.years} |
+                                   {f"budgets.{y}.key": f"budget_{y}" for y in form.years})
+            else:
+                return _done(_("“%(name)s” has been added to the plan.", name=body["name"]),
+                             url_for("units.plan", code=code) + f"#item-{answer.body.get('item_id', '')}")
+        else:
+            refusal = _("Please correct the fields marked below.")
+    _keyed(form, state["state"]["version"])
+    return render_template("units/item_add.html", code=code, form=form, plan=plan_, refusal=refusal)
+
+
+def _details(form, current: dict | None = None) -> dict:
+    """The item's details from the form; with ``current``, only those that differ from it."""
+    out = {"name": form.name.data.strip(), "kind": form.kind.data, "dimension": form.dimension.data,
+           "sub_dimension": form.sub_dimension.data, "fiscal_years": sorted(form.fiscal_years.data or []),
+           "target_groups": [g for g in TARGET_GROUPS if g in (form.target_groups.data or [])]}
+    for name in TEXT_FIELDS:
+        out[name] = (getattr(form, name).data or "").strip()
+    if current is None:
+        return {k: v for k, v in out.items() if v not in ("",) or k in ("name",)}
+    changed = {}
+    for key, value in out.items():
+        old = current.get(key)
+        if key in TEXT_FIELDS:
+            old = old or ""
+        elif key in ("fiscal_years", "target_groups"):
+            old = old or []
+            if key == "fiscal_years":
+                old = sorted(old)
+        if old != value:
+            changed[key] = value
+    return changed
+
+
+def _item_or_404(state, item_id):
+    item = _items(state).get(item_id)
+    if item is None:
+        abort(404)
+    return item
+
+
+@bp.route("/units/<code>/plan/items/<item_id>", methods=["GET", "POST"])
+@signed_in()
+def item(person, code, item_id):
+    """One item: its details and budgets; for the unit, forms to edit it, change a year's budget, remove it."""
+    code = _code(code)
+    state, plan_ = _require_plan(person, code)
+    if plan_ is None:
+        abort(404)
+    current = _item_or_404(state, item_id)
+    action = request.form.get("action") if request.method == "POST" else None
+    if action is not None and (not _may_edit(person, code) or action not in ("edit", "budget", "remove")):
+        abort(403)
+
+    def posted(name):       # only the form that was sent reads the request; the others show the item
+        return {} if action == name else {"formdata": None}
+
+    edit_form = _item_form(plan_, edit=True, data=dict(current["details"]), prefix="edit", **posted("edit"))
+    budget_form = BudgetForm(prefix="budget", **posted("budget"))
+    remove_form = RemoveForm(prefix="remove", **posted("remove"))
+    budget_form.fiscal_year.choices = [(y, str(y)) for y in current["details"]["fiscal_years"]]
+    refusal, conflict = None, False
+    sent = {"edit": edit_form, "budget": budget_form, "remove": remove_form}.get(action)
+    if sent is not None and not sent.validate_on_submit():
+        refusal = _("Please correct the fields marked below.")
+    elif sent is not None:
+        if action == "edit":
+            changed = _details(edit_form, current["details"])
+            call = ("PATCH", f"/units/{code}/plan/items/{item_id}",
+                    {**changed, "reason": edit_form.reason.data.strip()})
+            done = _("The item has been changed.")
+            target = url_for("units.plan", code=code) + f"#item-{item_id}"
+        elif action == "budget":
+            fy = budget_form.fiscal_year.data
+            changed = True
+            call = ("PUT", f"/units/{code}/plan/items/{item_id}/budgets/{fy}",
+                    {"amount": _money(budget_form.amount.data), "reason": budget_form.reason.data.strip()})
+            done = _("The budget for fiscal year %(year)s has been changed.", year=fy)
+            target = url_for("units.plan", code=code) + f"#item-{item_id}"
+        else:
+            changed = True
+            call = ("DELETE", f"/units/{code}/plan/items/{item_id}", {"reason": remove_form.reason.data.strip()})
+            done = _("“%(name)s” has been removed from the plan. It stays in the history.",
+                     name=current["details"]["name"])
+            target = url_for("units.plan", code=code)
+        if not changed:
+            refusal = _("Nothing would change: the item already reads like this.")
+        else:
+            try:
+                api().write(call[0], call[1], person.token, call[2], idempotency_key=sent.idempotency_key.data,
+                            if_match=sent.version.data)
+            except ApiError as error:
+                conflict = error.status == 412
+                refusal = _refused(error, sent)
+            else:
+                return _done(done, target)
+    version = state["state"]["version"]
+    for form in (edit_form, budget_form, remove_form):
+        _keyed(form, version)
+    return render_template("units/item.html", code=code, plan=plan_, item=current, edit_form=edit_form,
+                           budget_form=budget_form, remove_form=remove_form, refusal=refusal, conflict=conflict,
+                           may_edit=_may_edit(person, code) and not current["removed"],
+                           framework=_framework(plan_), action=action,
+                           notice=session.pop("notice", None) if request.method == "GET" else None)
+
+
+# ---- reports --------------------------------------------------------------------------------
+
+def _report_versions(person, code: str, fy: int, round_: int) -> list:
+    """This round's submissions and amendments from the audit trail, each with what changed."""
+    out, cursor = [], None
+    for _page in range(20):
+        page = api().read(f"/units/{code}/audit", person.token, type="ReportSubmitted,ReportAmended",
+                          cursor=cursor, limit=500)
+        for entry in page.get("entries") or []:
+            match = _ROUND_IN_SUMMARY.search(entry.get("summary") or "")
+            if match and (int(match.group(1)), int(match.group(2))) == (fy, round_):
+                out.append(entry)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return out
+
+
+def _entry_rows(state: dict, fy: int) -> list:
+    return [i for i in state["state"]["items"] if not i["removed"] and fy in i["details"]["fiscal_years"]]
+
+
+@bp.route("/units/<code>/reports/<int:fy>/<int:round_>", methods=["GET", "POST"])
+@signed_in()
+def report(person, code, fy, round_):
+    """A round's report: one row per active item scheduled that year; amending pre-fills the latest one."""
+    code = _code(code)
+    if round_ not in (6, 12):
+        abort(404)
+    status = api().read(f"/units/{code}/status", person.token)
+    line = _round(status, fy, round_)
+    if line is None:
+        abort(404)
+    state = _state(person, code)
+    may_edit = _may_edit(person, code)
+    if state is None or not state["state"]["plan"]:
+        return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=None,
+                               form=None, rows=[], may_edit=False, versions=_report_versions(person, code, fy, round_),
+                               notice=session.pop("notice", None))
+    items = _entry_rows(state, fy)
+    latest = state["state"]["reports"].get(f"{fy}:{round_}")
+    form = ReportForm()
+    refusal = None
+    if request.method == "POST":
+        if not may_edit:
+            abort(403)
+        by_id = {i["item_id"]: i for i in items}
+        if form.validate_on_submit():
+            body = {"entries": [], "note": (form.note.data or "").strip() or None}
+            rows_sent = []                     # body entry n is form row rows_sent[n]
+            for n, sub in enumerate(form.entries):
+                e = sub.form
+                if e.item_id.data not in by_id:
+                    continue
+                line_ = {"item_id": e.item_id.data, "status": e.status.data}
+                if e.status.data == "not_feasible":
+                    line_["reason"] = e.reason.data
+                    if (e.reason_text.data or "").strip():
+                        line_["reason_text"] = e.reason_text.data.strip()
+                for name in MONEY_FIELDS:
+                    amount = _money(getattr(e, name).data)
+                    if amount is not None:
+                        line_[name] = amount
+                for name in REPORT_TEXTS:
+                    text = (getattr(e, name).data or "").strip()
+                    if text:
+                        line_[name] = text
+                body["entries"].append(line_)
+                rows_sent.append(n)
+            try:
+                answer = api().write("PUT", f"/units/{code}/reports/{fy}/{round_}", person.token, body,
+                                     idempotency_key=form.idempotency_key.data)
+            except ApiError as error:
+                refusal = _refused(error)
+                _report_reasons(form, error, rows_sent)
+            else:
+                session["recorded"] = f"{code}:{fy}:{round_}"
+                amendment = (answer.body or {}).get("amendment") or 0
+                text = (_("The report has been recorded.") if not amendment else
+                        _("The correction has been recorded (amendment %(n)s).", n=amendment))
+                if (answer.body or {}).get("late"):
+                    text += " " + _("It was recorded as late.")
+                return _done(text, url_for("units.report", code=code, fy=fy, round_=round_))
+        else:
+            refusal = _("Please correct the fields marked below.")
+    else:
+        previous = {e["item_id"]: e for e in (latest or {}).get("entries", [])}
+        for item_ in items:
+            old = previous.get(item_["item_id"], {})
+            form.entries.append_entry({
+                "item_id": item_["item_id"], "status": old.get("status", "not_started"),
+                "reason": old.get("reason") or "", "reason_text": old.get("reason_text") or "",
+                "budget_planned": money(old.get("budget_planned") or item_["budgets"].get(str(fy), "")),
+                "budget_ordinance": money(old.get("budget_ordinance")), "spent": money(old.get("spent")),
+                **{k: old.get(k) or "" for k in REPORT_TEXTS}})
+        form.note.data = (latest or {}).get("note") or ""
+    _keyed(form)
+    recorded = session.pop("recorded", None) == f"{code}:{fy}:{round_}" if request.method == "GET" else False
+    rows = []
+    by_id = {i["item_id"]: i for i in state["state"]["items"]}
+    for sub in form.entries:
+        rows.append((sub.form, by_id.get(sub.form.item_id.data)))
+    return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=state,
+                           latest=latest, form=form, rows=rows, may_edit=may_edit, refusal=refusal,
+                           fresh=request.method == "GET" and not recorded, recorded=recorded,
+                           items=by_id, versions=_report_versions(person, code, fy, round_),
+                           posted=request.method == "POST",
+                           notice=session.pop("notice", None) if request.method == "GET" else None)
+
+
+def _report_reasons(form: ReportForm, error: ApiError, rows_sent: list) -> None:
+    """``entries.N.field`` reasons on the field of the form row that became entry N; the rest above the form."""
+    from .explain import field_reasons
+    for name, reasons in field_reasons(error).items():
+        parts = name.split(".")
+        target = None
+        if parts[0] == "entries" and len(parts) >= 3 and parts[1].isdigit() and int(parts[1]) < len(rows_sent):
+            target = getattr(form.entries[rows_sent[int(parts[1])]].form, parts[2], None)
+        elif parts[0] == "note":
+            target = form.note
+        if target is not None and parts[-1] != "item_id":
+            target.errors = list(target.errors or []) + reasons
+        else:
+            form.form_errors.extend(reasons)
+
+
+# ---- history --------------------------------------------------------------------------------
 
 @bp.get("/units/<code>/history")
 @signed_in()
 def history(person, code):
-    return render_template("units/home.html", code=code, status=api().read(f"/units/{code}/status", person.token))
+    """The audit trail, oldest first, paged; each change said in words with its old and new values."""
+    code = _code(code)
+    cursor = request.args.get("cursor") or None
+    try:
+        page = api().read(f"/units/{code}/audit", person.token, cursor=cursor, limit=50)
+    except ApiError as error:
+        if error.status not in (400, 422) or cursor is None:
+            raise
+        cursor = None                      # a cursor that is not the API's: start from the beginning
+        page = api().read(f"/units/{code}/audit", person.token, limit=50)
+    state = _state(person, code)
+    items = _items(state) if state else {}
+    plan_ = state["state"]["plan"] if state else None
+    return render_template("units/history.html", code=code, page=page, items=items, plan=plan_,
+                           framework=_framework(plan_) if plan_ else None, form=AsOfForm(formdata=None),
+                           cursor=cursor, notice=session.pop("notice", None))
+
+
+@bp.get("/units/<code>/as-of")
+@signed_in()
+def as_of(person, code):
+    """The plan and reports exactly as they stood at the end of a chosen day (Bangkok time)."""
+    code = _code(code)
+    form = AsOfForm(request.args)
+    day = None
+    try:
+        day = datetime.strptime((form.date.data or "").strip(), "%Y-%m-%d").date()
+    except ValueError:
+        form.date.errors = [_("Give a date, e.g. 2024-04-30.")]
+    if day is None:
+        return render_template("units/as_of.html", code=code, form=form, state=None, day=None)
+    instant = datetime.combine(day, dtime(23, 59, 59), tzinfo=BANGKOK)
+    try:
+        state = _state(person, code, as_of=instant.isoformat())
+    except ApiError as error:
+        if error.status not in (400, 422):
+            raise
+        form.date.errors = [_("Give a date, e.g. 2024-04-30.")]
+        return render_template("units/as_of.html", code=code, form=form, state=None, day=None)
+    if state is None:
+        abort(403)
+    context = {}
+    if state["state"]["plan"]:
+        plan_ = state["state"]["plan"]
+        active = [i for i in state["state"]["items"] if not i["removed"]]
+        years = [str(y) for y in _years(plan_)]
+        context = {"plan": plan_, "years": years, "groups": _grouped(plan_, active), "totals": _totals(active, years),
+                   "item_total": _item_total}
+    reports = sorted(state["state"]["reports"].values(), key=lambda r: (r["fiscal_year"], r["round"]))
+    return render_template("units/as_of.html", code=code, form=form, state=state, day=instant, reports=reports,
+                           items=_items(state), future=instant > now(), **context)
+
+
+# ---- words for the audit trail --------------------------------------------------------------
+
+EVENT_TITLES = {
+    "PlanDeclared": _l("Plan declared"), "PlanPeriodChanged": _l("Plan title or period changed"),
+    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Budget changed"),
+    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
+    "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
+    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting exception granted"),
+}
+FIELD_NAMES = {
+    "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),
+    "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework"),
+    "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
+    "fiscal_years": _l("Fiscal years"), "budgets": _l("Budget per fiscal year"),
+    "responsible": _l("Responsible division"), "objectives": _l("Objectives"), "target_groups": _l("Target groups"),
+    "indicators": _l("Indicators"), "targets": _l("Targets"), "remarks": _l("Remarks"),
+    "status": _l("Status"), "reason": _l("Reason"), "reason_text": _l("The reason in words"),
+    "budget_planned": _l("Budget in the plan"), "budget_ordinance": _l("Budget in the budget ordinance"),
+    "spent": _l("Amount disbursed"), "outputs": _l("Outputs"), "outcomes": _l("Outcomes"),
+    "problems": _l("Problems and obstacles"), "suggestions": _l("Suggestions"), "note": _l("Note"),
+    "review": _l("Review"), "exception_until": _l("Reports accepted until"),
+}
+ITEM_STATES = {"active": _l("In the plan"), "removed": _l("Removed")}
+
+
+def describe_field(field: str, items: dict) -> str:
+    """``entries.<id>.spent`` -> “<item name>: Amount disbursed”; ``budgets.2569`` -> “Budget for FY 2569”."""
+    parts = field.split(".")
+    if parts[0] == "entries" and len(parts) >= 2:
+        item_ = items.get(parts[1])
+        who = item_["details"]["name"] if item_ else parts[1]
+        if len(parts) == 2:
+            return _("Report line for “%(item)s”", item=who)
+        return f"{who}: {FIELD_NAMES.get(parts[2], parts[2])}"
+    if parts[0] == "budgets" and len(parts) == 2:
+        return _("Budget for fiscal year %(year)s", year=parts[1])
+    return str(FIELD_NAMES.get(field, field))
+
+
+def describe_value(field: str, value, framework=None) -> str:
+    """A value of the audit trail as a person reads it (names for codes, baht, Buddhist Era dates)."""
+    from . import formatting, labels
+    if value is None or value == "" or value == []:
+        return "—"
+    last = field.split(".")[-1]
+    if isinstance(value, dict):
+        if field == "budgets":
+            return "; ".join(f"{y}: {formatting.money(v)}" for y, v in sorted(value.items()))
+        shown = []
+        for key in ("status", "reason", "reason_text", "budget_planned", "budget_ordinance", "spent",
+                    "outputs", "outcomes", "problems", "suggestions"):
+            if value.get(key) not in (None, ""):
+                shown.append(f"{FIELD_NAMES[key]}: {describe_value('entries.x.' + key, value[key])}")
+        return "; ".join(shown) or "—"
+    if isinstance(value, list):
+        if last == "target_groups":
+            return ", ".join(labels.name(TARGET_GROUPS, v) for v in value)
+        return ", ".join(str(v) for v in value)
+    if last == "kind":
+        return labels.name(KINDS, value)
+    if last == "status" and field.startswith("entries."):
+        return labels.name(ITEM_STATUSES, value)
+    if last == "status":
+        return str(ITEM_STATES.get(value, value))
+    if last == "reason" and field.startswith("entries."):
+        return labels.name(REASONS, value)
+    if last == "review":
+        return labels.name(labels.DECISIONS, value)
+    if last in ("budget_planned", "budget_ordinance", "spent", "amount") or field.startswith("budgets."):
+        return formatting.money(value) + " " + _("baht")
+    if last in ("exception_until", "until", "due_at", "locks_at"):
+        return formatting.thai_date(value, time=True)
+    if last == "dimension" and framework is not None and value in framework.dimensions:
+        return f"{value}. {_named(framework.dimensions[value])}"
+    if last == "sub_dimension" and framework is not None:
+        for d in framework.dimensions.values():
+            if value in d["sub_dimensions"]:
+                return f"{value} {_named(d['sub_dimensions'][value])}"
+    return str(value)
+
+
+def _entry_reason(entry: dict) -> str:
+    """The reason a person gave for a plan change (the API puts it in the summary's tail)."""
+    for text in (entry.get("summary_th") or "", entry.get("summary") or ""):
+        for marker in ("เหตุผล: ", "reason: "):
+            if marker in text:
+                return text.split(marker, 1)[1]
+    return ""
+
+
+def _entry_summary(entry: dict, lang: str) -> str:
+    """The API's one-line summary in the page's language, without the reason (shown on its own line)."""
+    text = entry.get("summary_th") if lang == "th" and entry.get("summary_th") else entry.get("summary") or ""
+    if entry.get("type") in ("ItemEdited", "ItemBudgetChanged", "ItemRemoved", "PlanPeriodChanged"):
+        for marker in (" เหตุผล: ", "; reason: "):
+            text = text.split(marker, 1)[0]
+    return text
+
+
+@bp.context_processor
+def _words():
+    return {"event_title": lambda t: str(EVENT_TITLES.get(t, t)), "describe_field": describe_field,
+            "describe_value": describe_value, "entry_reason": _entry_reason, "entry_summary": _entry_summary,
+            "dim_name": _dim_name,
+            "sub_name": _sub_name, "role_label": lambda r: str(ROLE_NAMES.get(r, r))}
+
+
+def _dim_name(framework, code) -> str:
+    d = framework.dimensions.get(code) if framework else None
+    return f"{code}. {_named(d)}" if d else str(code)
+
+
+def _sub_name(framework, code) -> str:
+    for d in (framework.dimensions.values() if framework else []):
+        if code in d["sub_dimensions"]:
+            return f"{code} {_named(d['sub_dimensions'][code])}"
+    return str(code)

@@ -199,17 +199,21 @@ class Browser:
         return self
 
     def press(self, text: str, shot: str | None = None):
-        """Click the button (or link) that reads ``text``."""
+        """Click the button (or link) that reads ``text`` and wait for the page it leads to."""
         from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
         for element in self.driver.find_elements(By.CSS_SELECTOR, "button, a.button, input[type=submit]"):
             if element.text.strip() == text and element.is_displayed():
+                old = self.find("html")
                 element.click()
+                WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
                 if shot:
                     self.shot(shot)
                 return self
         raise AssertionError(f"no button {text!r} on {self.path}")
 
-    def submit(self, css: str = "main form button[type=submit]", shot: str | None = None):
+    def submit(self, css: str = "main form[method=post] button[type=submit]", shot: str | None = None):
         """Click a form's button and wait for the answer page to replace this one."""
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait

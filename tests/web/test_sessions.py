@@ -130,3 +130,19 @@ def test_expired_session_says_so(stack):
     assert answer.status_code == 302 and "/signin" in answer.headers["Location"]
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "หมดเวลาการใช้งานแล้ว" in page
+
+
+def test_session_cookie_flags(stack):
+    """The session cookie (holding the API token) is HttpOnly and SameSite=Lax always, and Secure over HTTPS."""
+    from services.web.app import create_app
+    from shared.config import Settings
+
+    app = create_app(Settings(submission_url=stack.submission, tracker_url=stack.tracker),
+                     config={"WTF_CSRF_ENABLED": False})
+    stack.activate("3101600")
+    for base, secure in (("http://localhost", False), ("https://localhost", True)):
+        client = app.test_client()
+        answer = client.post("/signin", data={"username": "3101600", "password": PASSWORD}, base_url=base)
+        cookie = answer.headers["Set-Cookie"]
+        assert answer.status_code == 302 and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure

@@ -1,0 +1,319 @@
+"""The supervisor's and NACC's pages in a real browser: the round's units, reviews, reminders, exceptions,
+exports, national compliance with its charts, reporting windows, hostile text and narrow screens.
+
+Writes go to three units of demo-sup-02 only (the last three of its share of the 77 Bangkok units), except
+the one-click reminder, which by design reaches every unit of demo-sup-02 that has not reported.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import time
+from datetime import datetime, timedelta
+from importlib import resources
+
+import pytest
+import requests
+from openpyxl import load_workbook
+
+from shared import fiscal
+
+SUPERVISOR = "demo-sup-02"
+NACC = "demo-nacc"
+REPORTED = ("submitted", "submitted_late", "returned", "accepted")
+NOT_REPORTED = ("open", "overdue", "locked")
+
+
+def _bma_codes() -> list[str]:
+    with resources.files("shared.data").joinpath("bma_units.csv").open(encoding="utf-8") as f:
+        return [row["code"] for row in csv.DictReader(f)]
+
+
+SUP02_UNITS = _bma_codes()[1::3]                 # services/submission/cli.py demo_data: codes[n::3]
+REVIEWED, HOSTILE, LATECOMER = SUP02_UNITS[-3:]
+
+
+@pytest.fixture(scope="module")
+def current(stack):
+    """The round the supervisor's overview shows by default (the tracker's current round)."""
+    status, body, _ = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview", SUPERVISOR)
+    assert status == 200, body
+    return body["fiscal_year"], body["round"]
+
+
+def round_of(stack, code: str, fy: int, rnd: int) -> dict:
+    """The unit's line for the round in its status, once everything it wrote is projected."""
+    return next(r for r in stack.projected(code)["rounds"] if (r["fiscal_year"], r["round"]) == (fy, rnd))
+
+
+def file_report(stack, code: str, fy: int, rnd: int, outputs: str) -> None:
+    """Set up through the API: a plan with one item for ``fy`` and the unit's report for the round (the
+    supervisor reopens the round first when it is locked)."""
+    overview = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview?fiscal_year={fy}&round={rnd}",
+                         SUPERVISOR)[1]
+    row = next(r for r in overview["rows"] if r["unit"] == code)
+    if row["state"] in REPORTED:
+        return
+    if row["state"] == "locked":
+        until = (datetime.now(fiscal.BANGKOK) + timedelta(days=30)).isoformat()
+        status, body, _ = stack.api("POST", "submission", f"/units/{code}/reports/{fy}/{rnd}/exceptions",
+                                    SUPERVISOR, {"until": until, "reason": "ตั้งค่าการทดสอบ"})
+        assert status == 201, body
+    status, body, _ = stack.api("PUT", "submission", f"/units/{code}/plan", code,
+                                {"title": "แผนปฏิบัติการป้องกันการทุจริต", "first_fiscal_year": fy - 1,
+                                 "last_fiscal_year": fy + 3})
+    assert status in (200, 201), body
+    status, body, _ = stack.api("POST", "submission", f"/units/{code}/plan/items", code, {
+        "name": "โครงการอบรมคุณธรรมจริยธรรม", "kind": "project", "dimension": 1, "sub_dimension": "1.1",
+        "fiscal_years": [fy], "budgets": {str(fy): "25000"}})
+    assert status == 201, body
+    status, body, _ = stack.api("PUT", "submission", f"/units/{code}/reports/{fy}/{rnd}", code, {
+        "entries": [{"item_id": body["item_id"], "status": "completed", "spent": "24000", "outputs": outputs}],
+        "note": "รายงานตามแผน"})
+    assert status == 201, body
+    stack.projected(code)
+
+
+def submit(browser, css: str = "main form button[type=submit]", shot: str | None = None):
+    """Click a form's button and wait until the answer page has replaced this one."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    old = browser.find("html")
+    browser.find(css).click()
+    WebDriverWait(browser.driver, 30).until(expected_conditions.staleness_of(old))
+    if shot:
+        browser.shot(shot)
+    return browser
+
+
+def set_value(browser, css: str, value: str):
+    """Set an input's value (a datetime-local picker takes its value as the browser's locale shows it)."""
+    browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find(css), value)
+
+
+def row_codes(browser) -> list[str]:
+    return [tr.get_attribute("id").removeprefix("unit-") for tr in browser.all("table.units tbody tr[id^=unit-]")]
+
+
+def cookies_session(browser) -> requests.Session:
+    session = requests.Session()
+    for cookie in browser.driver.get_cookies():
+        session.cookies.set(cookie["name"], cookie["value"])
+    return session
+
+
+def test_supervisor_sees_units_and_filters(browser, stack, current):
+    """The supervisor sees every unit it oversees for the current round with names; a unit that submitted shows
+    as submitted, and the state filter lists only that state."""
+    fy, rnd = current
+    file_report(stack, REVIEWED, fy, rnd, "อบรมเจ้าหน้าที่ 40 คน")
+    browser.sign_in(SUPERVISOR)
+    browser.go("/supervisor", shot="supervisor-overview")
+    answer = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview", SUPERVISOR)[1]
+    assert sorted(row_codes(browser)) == sorted(SUP02_UNITS) == sorted(r["unit"] for r in answer["rows"])
+    row = browser.find(f"#unit-{REVIEWED}")
+    state = row.get_attribute("data-state")
+    assert state in ("submitted", "submitted_late")
+    names = {r["unit"]: r["name_th"] for r in answer["rows"]}
+    assert names[REVIEWED] in row.text and ("ส่งรายงานแล้ว" in row.text or "ส่งรายงานล่าช้า" in row.text)
+    assert browser.find("#submitted-count").text == str(answer["submitted"])
+    browser.fill("สถานะการรายงาน", state)
+    submit(browser, "form.picker button[type=submit]", shot="supervisor-filtered")
+    codes = row_codes(browser)
+    assert REVIEWED in codes and len(codes) == answer["counts"][state]
+    assert {tr.get_attribute("data-state") for tr in browser.all("table.units tbody tr[id^=unit-]")} == {state}
+    browser.fill("สถานะการรายงาน", "locked" if answer["counts"]["locked"] else "overdue")
+    submit(browser, "form.picker button[type=submit]")
+    assert REVIEWED not in row_codes(browser)
+
+
+def test_return_report_with_comment(browser, stack, current):
+    """The supervisor reads the report from the review queue and returns it with a comment: the unit's status is
+    returned and its audit trail carries the comment."""
+    fy, rnd = current
+    file_report(stack, REVIEWED, fy, rnd, "อบรมเจ้าหน้าที่ 40 คน")
+    browser.sign_in(SUPERVISOR)
+    browser.go("/supervisor")
+    queue = browser.find("#queue + .table-wrap")
+    assert REVIEWED in queue.text
+    browser.driver.get(browser.find(f"a[href$='/supervisor/units/{REVIEWED}/{fy}/{rnd}/review']")
+                       .get_attribute("href"))
+    browser.shot("supervisor-review")
+    assert "อบรมเจ้าหน้าที่ 40 คน" in browser.text() and "24,000.00" in browser.text()
+    browser.find("input[value=returned]").click()
+    submit(browser, shot="supervisor-review-refused")         # returning needs a comment: said in Thai, nothing sent
+    assert "กรุณาระบุสิ่งที่หน่วยงานต้องแก้ไข" in browser.text()
+    assert round_of(stack, REVIEWED, fy, rnd)["state"] in ("submitted", "submitted_late")
+    comment = "กรุณาระบุงบประมาณตามข้อบัญญัติให้ครบ"
+    browser.find("input[value=returned]").click()
+    browser.fill("ความเห็นถึงหน่วยงาน", comment)
+    submit(browser, shot="supervisor-after-review")
+    assert browser.path.startswith("/supervisor?") and "ส่งรายงานของ" in browser.find(".notice").text
+    assert round_of(stack, REVIEWED, fy, rnd)["state"] == "returned"
+    audit = stack.api("GET", "tracker", f"/units/{REVIEWED}/audit?type=ReportReviewed", SUPERVISOR)[1]
+    assert comment in audit["entries"][-1]["summary"]
+    browser.go("/supervisor")
+    assert browser.find(f"#unit-{REVIEWED}").get_attribute("data-state") == "returned"
+
+
+def test_hostile_review_comment_is_text(browser, stack, current):
+    """A review comment with markup is stored as typed and shown as text: no script runs, no element appears."""
+    fy, rnd = current
+    file_report(stack, HOSTILE, fy, rnd, "<b>ผลผลิต</b>")
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> แก้ไข'
+    browser.sign_in(SUPERVISOR)
+    browser.go(f"/supervisor/units/{HOSTILE}/{fy}/{rnd}/review")
+    browser.find("input[value=returned]").click()
+    browser.fill("ความเห็นถึงหน่วยงาน", hostile)
+    submit(browser)
+    assert browser.no_dialog()
+    browser.go(f"/supervisor/units/{HOSTILE}/{fy}/{rnd}/review", shot="supervisor-review-hostile")
+    assert browser.no_dialog()
+    assert hostile in browser.text() and "<b>ผลผลิต</b>" in browser.text()
+    assert not browser.all("main img[src=x]") and not browser.all("main b")
+    assert "ส่งกลับให้แก้ไข" in browser.find("dl.facts").text
+
+
+def test_remind_all_not_reported(browser, stack, current):
+    """One click sends one ReminderSent to each unit of the supervisor that has not reported, none to the others."""
+    fy, rnd = current
+    answer = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview", SUPERVISOR)[1]
+    targets = [r["unit"] for r in answer["rows"] if r["state"] in NOT_REPORTED]
+    others = [r["unit"] for r in answer["rows"] if r["state"] not in NOT_REPORTED]
+    assert targets
+    reminders = lambda code: [e for e in stack.events(code) if e["type"] == "ReminderSent"]  # noqa: E731
+    before = {code: len(reminders(code)) for code in targets + others}
+    browser.sign_in(SUPERVISOR)
+    browser.go("/supervisor", shot="supervisor-remind")
+    message = browser.field("ข้อความถึงหน่วยงาน")
+    assert "ยังไม่ได้รายงานผล" in message.get_attribute("value")
+    browser.fill("ข้อความถึงหน่วยงาน", "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้")
+    submit(browser, "form.remind-all button[type=submit]", shot="supervisor-reminded")
+    assert f"{len(targets)} แห่ง" in browser.find(".notice").text
+    for code in targets:
+        sent = reminders(code)
+        assert len(sent) == before[code] + 1, code
+        assert sent[-1]["payload"] == {"fiscal_year": fy, "round": rnd, "channel": "in_app",
+                                       "message": "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้"}
+        assert sent[-1]["actor"]["username"] == SUPERVISOR
+    for code in others:
+        assert len(reminders(code)) == before[code], code
+
+
+def test_grant_exception(browser, stack, current):
+    """The supervisor reopens the round for one unit until a time, with a reason; a missing reason is refused in
+    Thai next to the field with the time kept; the event is recorded with both."""
+    fy, rnd = current
+    browser.sign_in(SUPERVISOR)
+    browser.go(f"/supervisor/units/{LATECOMER}/{fy}/{rnd}/exception", shot="supervisor-exception")
+    until = (datetime.now(fiscal.BANGKOK) + timedelta(days=20)).replace(hour=16, minute=30, second=0, microsecond=0)
+    set_value(browser, "#until", until.strftime("%Y-%m-%dT%H:%M"))
+    submit(browser, shot="supervisor-exception-refused")
+    assert "กรุณากรอกช่องนี้" in browser.find(".field.has-error").text
+    assert browser.find("#until").get_attribute("value") == until.strftime("%Y-%m-%dT%H:%M")
+    browser.fill("เหตุผลในการอนุญาตเป็นกรณีพิเศษ", "ระบบเครือข่ายของสำนักงานเขตขัดข้อง")
+    submit(browser, shot="supervisor-exception-granted")
+    assert "รายงานผลได้ถึง" in browser.find(".notice").text
+    granted = [e for e in stack.events(LATECOMER) if e["type"] == "ReportingExceptionGranted"]
+    assert granted and granted[-1]["payload"]["reason"] == "ระบบเครือข่ายของสำนักงานเขตขัดข้อง"
+    assert fiscal.parse_instant(granted[-1]["payload"]["until"]) == until
+    assert (granted[-1]["payload"]["fiscal_year"], granted[-1]["payload"]["round"]) == (fy, rnd)
+
+
+def test_exports_download(browser, stack, current):
+    """The overview's CSV and XLSX links download the supervisor's units with name and province columns."""
+    fy, rnd = current
+    browser.sign_in(SUPERVISOR)
+    browser.go(f"/supervisor?fiscal_year={fy}&round={rnd}")
+    links = {a.text: a.get_attribute("href") for a in browser.all(".exports a")}
+    http = cookies_session(browser)
+    answer = http.get(links["ดาวน์โหลด CSV"], timeout=30)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in answer.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["รหัสหน่วยงาน (unit)", "ชื่อหน่วยงาน (name_th)", "จังหวัด (province)"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(SUP02_UNITS)
+    assert all(r[2] == "กรุงเทพมหานคร" and r[1] for r in rows[1:])
+    answer = http.get(links["ดาวน์โหลด Excel (XLSX)"], timeout=30)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    values = list(load_workbook(io.BytesIO(answer.content)).active.values)
+    assert len(values) == len(SUP02_UNITS) + 1 and values[0][1] == "ชื่อหน่วยงาน (name_th)"
+    assert http.get(f"{stack.web}/nacc/export/{fy}/{rnd}.csv", timeout=30, allow_redirects=False).status_code == 403
+
+
+def test_nacc_compliance_and_charts(browser, stack, current):
+    """NACC's page shows the API's expected and submitted counts, four SVG charts (rendered, no script) with
+    tables, filters by kind, and its reporting rate moves when another unit submits."""
+    fy, rnd = current
+    browser.sign_in(NACC)
+    path = f"/nacc?fiscal_year={fy}&round={rnd}"
+    browser.go(path, shot="nacc-compliance")
+    answer = stack.api("GET", "tracker", f"/rounds/{fy}/{rnd}/compliance", NACC)[1]
+    cards = browser.find(".cards.rates").text
+    assert str(answer["expected"]) in cards
+    assert browser.find("#submitted-count").text == str(answer["submitted"])
+    assert len(row_codes(browser)) == min(answer["expected"], 100)
+    images = browser.all("figure.chart img")
+    assert len(images) == 4
+    for image in images:
+        src = image.get_attribute("src")
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode()
+        assert "<script" not in svg and "<svg" in svg
+        assert browser.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+        assert image.get_attribute("alt")
+    assert "กรุงเทพมหานคร" in browser.find(".charts").text            # the table beside the province chart
+    browser.go(f"{path}&kind=district_office", shot="nacc-compliance-district")
+    assert len(row_codes(browser)) == min(sum(r["kind"] == "district_office" for r in answer["rows"]), 100) > 0
+    browser.go(path)
+    before_count, before_rate = int(browser.find("#submitted-count").text), browser.find("#reporting-rate").text
+    file_report(stack, LATECOMER, fy, rnd, "ดำเนินการแล้ว")
+    browser.go(path, shot="nacc-compliance-after")
+    assert int(browser.find("#submitted-count").text) == before_count + 1
+    assert browser.find("#reporting-rate").text != before_rate
+    assert browser.find(f"#unit-{LATECOMER}").get_attribute("data-state") in REPORTED
+    link = browser.find(f"#unit-{LATECOMER} a").get_attribute("href")
+    assert link.endswith(f"/units/{LATECOMER}")
+
+
+def test_nacc_sets_window(browser, stack, current):
+    """NACC sets a round's window: out-of-order dates are refused in Thai with what was typed kept; then the
+    window is recorded and the compliance answer carries the new due date."""
+    fy = current[0] - 4
+    browser.sign_in(NACC)
+    browser.go(f"/nacc/windows?fiscal_year={fy}&round=6", shot="nacc-windows")
+    default = fiscal.default_window(fy, 6, 15)
+    due = (default.due_at + timedelta(days=7)).replace(hour=16, minute=30, second=0, microsecond=0)
+    locks = due - timedelta(days=1)
+    set_value(browser, "#due_at", due.strftime("%Y-%m-%dT%H:%M"))
+    set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
+    submit(browser, "main form[method=post] button[type=submit]", shot="nacc-windows-refused")
+    assert "วันปิดรับรายงานต้องไม่ก่อนวันกำหนดส่ง" in browser.find(".field.has-error").text
+    assert browser.find("#due_at").get_attribute("value") == due.strftime("%Y-%m-%dT%H:%M")
+    locks = due + timedelta(days=14)
+    set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
+    submit(browser, "main form[method=post] button[type=submit]", shot="nacc-windows-set")
+    assert "เรียบร้อยแล้ว" in browser.find(".notice").text
+    deadline = time.monotonic() + 30
+    while True:
+        answer = stack.api("GET", "tracker", f"/rounds/{fy}/6/compliance", NACC)[1]
+        if fiscal.parse_instant(answer["due_at"]) == due or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert fiscal.parse_instant(answer["due_at"]) == due and fiscal.parse_instant(answer["locks_at"]) == locks
+
+
+@pytest.mark.parametrize("username, path, name", [
+    (SUPERVISOR, "/supervisor", "supervisor-375"), (NACC, "/nacc", "nacc-375")])
+def test_narrow_screen(browser, stack, username, path, name):
+    """At 375 px the overview and the compliance page fit: the body never scrolls sideways."""
+    browser.sign_in(username)
+    browser.width(375)
+    browser.go(path, shot=name)
+    overflow = browser.driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    assert max(overflow[:2]) <= overflow[2], overflow
+    for image in browser.all("figure.chart img"):
+        assert image.size["width"] <= 375

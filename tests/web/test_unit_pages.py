@@ -1,0 +1,342 @@
+"""The unit's pages in a real browser on the real stack: plan editor, reports with drafts and amendments, history,
+safe submission (Idempotency-Key, If-Match), refusals in Thai next to the field, hostile text, labels, 375 px."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+# real Bangkok district offices from shared/data/bma_units.csv that no other web test uses
+PLANNER, REPORTER, DRAFTER, HOSTILE = "3106100", "3106200", "3106300", "3106400"
+REPORTS = ("ReportSubmitted", "ReportAmended")
+EXCEPTION = {"until": "2099-12-31T23:59:59+07:00", "reason": "ทดสอบ: เปิดให้รายงานรอบที่ล็อกแล้ว"}
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+def signed_in(browser, stack, code):
+    stack.activate(code)
+    return browser.sign_in(code)
+
+
+def api_plan(stack, code, items=()):
+    """Setup through the API: a plan for 2567-2570 (once), the given items, and an exception that reopens
+    FY 2569's 6-month round (every default window of the cycle has passed or not opened at the test's instant)."""
+    status, body, _ = stack.api("PUT", "submission", f"/units/{code}/plan", code,
+                                {"title": "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2570", "first_fiscal_year": 2567,
+                                 "last_fiscal_year": 2570})
+    assert status == 201 or body.get("rule") == "no_change", body
+    ids = []
+    for name, dim, sub, budgets in items:
+        status, body, _ = stack.api("POST", "submission", f"/units/{code}/plan/items", code,
+                                    {"name": name, "kind": "project", "dimension": dim, "sub_dimension": sub,
+                                     "fiscal_years": sorted(int(y) for y in budgets), "budgets": budgets})
+        assert status == 201, body
+        ids.append(body["item_id"])
+    status, body, _ = stack.api("POST", "submission", f"/units/{code}/reports/2569/6/exceptions", "demo-nacc",
+                                EXCEPTION)
+    assert status == 201, body
+    stack.projected(code)
+    return ids
+
+
+def choose(browser, css, value):
+    Select(browser.find(css)).select_by_value(value)
+
+
+def tick(browser, css, on=True):
+    box = browser.find(css)
+    if box.is_selected() != on:
+        box.click()
+
+
+def submit(browser, form_css, shot=None):
+    """Click the form's button and wait for the next page (a click returns before the navigation ends)."""
+    page = browser.find("html")
+    browser.find(f"{form_css} button[type=submit]").click()
+    WebDriverWait(browser.driver, 30).until(staleness_of(page))
+    if shot:
+        browser.shot(shot)
+
+
+def types(stack, code):
+    return [e["type"] for e in stack.events(code)]
+
+
+def add_item(browser, code, name, dim, sub, budgets, shot=None):
+    browser.go(f"/units/{code}/plan/items/new")
+    assert browser.all("#name"), browser.text()
+    browser.type("#name", name)
+    choose(browser, "#dimension", str(dim))
+    choose(browser, "#sub_dimension", sub)
+    for n, year in enumerate(range(2567, 2571)):
+        tick(browser, f"#fiscal_years-{n}", str(year) in budgets)
+        if str(year) in budgets:
+            browser.type(f"#budget_{year}", budgets[str(year)])
+    if shot:
+        browser.shot(shot)
+    submit(browser, "main form")
+
+
+def unlabelled(browser) -> list:
+    """Every visible form control without a <label for=id>, an enclosing label or an aria-label."""
+    return browser.driver.execute_script("""
+        return Array.from(document.querySelectorAll('main input, main select, main textarea'))
+          .filter(el => el.type !== 'hidden')
+          .filter(el => !(el.id && document.querySelector('label[for="' + el.id + '"]'))
+                        && !el.closest('label') && !el.getAttribute('aria-label'))
+          .map(el => el.outerHTML);""")
+
+
+def overflow(browser) -> int:
+    return browser.driver.execute_script("return document.documentElement.scrollWidth")
+
+
+# ---- the plan --------------------------------------------------------------------------------
+
+def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
+    """A clerk declares a plan, adds three items in two dimensions typing baht as Thai users do, edits one with a
+    reason, changes a budget and removes one; the plan shows them by dimension and the log holds exactly that."""
+    code = PLANNER
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}", shot="unit-home-no-plan")
+    assert "ยังไม่ได้จัดทำแผน" in browser.text()
+    browser.type("#title", "แผนปฏิบัติการป้องกันการทุจริต ปีงบประมาณ พ.ศ. 2567-2570")
+    browser.type("#first_fiscal_year", "2567").type("#last_fiscal_year", "2570")
+    submit(browser, "main form")
+    assert browser.path == f"/units/{code}/plan"
+    assert "จัดทำแผนเรียบร้อยแล้ว" in browser.text()
+
+    add_item(browser, code, "โครงการเสริมสร้างจิตสำนึกบุคลากร", 1, "1.1", {"2569": "50,000", "2570": "1,250.50"},
+             shot="unit-item-add")
+    assert "เพิ่ม" in browser.find(".notice").text
+    add_item(browser, code, "กิจกรรมเด็กและเยาวชนรู้ทันการทุจริต", 1, "1.3", {"2569": "20,000"})
+    add_item(browser, code, "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง", 2, "2.2", {"2569": "0", "2570": "100,000"})
+    browser.shot("unit-plan-three-items")
+    rows = browser.all("tr.item-row")
+    assert [r.get_attribute("data-dimension") for r in rows] == ["1", "1", "2"]
+    ids = [r.get_attribute("id").removeprefix("item-") for r in rows]
+
+    # edit the first item's name, with a reason
+    browser.go(f"/units/{code}/plan/items/{ids[0]}", shot="unit-item-page")
+    browser.type("#edit-name", "โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร")
+    browser.type("#edit-reason", "ปรับชื่อให้ตรงตามคู่มือ")
+    submit(browser, "#edit-form")
+    assert "แก้ไขรายการเรียบร้อยแล้ว" in browser.text()
+    # raise the second item's FY 2569 budget
+    browser.go(f"/units/{code}/plan/items/{ids[1]}")
+    choose(browser, "#budget-fiscal_year", "2569")
+    browser.type("#budget-amount", "25,000").type("#budget-reason", "ได้รับจัดสรรงบประมาณเพิ่ม")
+    submit(browser, "#budget-form")
+    assert "2569" in browser.find(".notice").text
+    # remove the third
+    browser.go(f"/units/{code}/plan/items/{ids[2]}")
+    browser.type("#remove-reason", "โอนไปดำเนินการในแผนของสำนักงานเขต")
+    submit(browser, "#remove-form", shot="unit-plan-after-changes")
+
+    text = browser.text()
+    groups = [g.text for g in browser.all("tr.dim-row")]
+    assert len(groups) == 1 and "มิติที่ 1" in groups[0]                 # dimension 2 has no active item left
+    assert [s.text.split()[0] for s in browser.all("tr.sub-row")] == ["1.1", "1.3"]
+    assert "โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร" in text
+    assert "50,000.00" in text and "1,250.50" in text and "25,000.00" in text
+    assert "76,250.50" in browser.find("tr.total").text                  # 50,000 + 1,250.50 + 25,000
+    assert "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง" in browser.find("main").text   # listed among removed items
+
+    events = stack.events(code)
+    assert [e["type"] for e in events] == ["PlanDeclared", "ItemAdded", "ItemAdded", "ItemAdded", "ItemEdited",
+                                           "ItemBudgetChanged", "ItemRemoved"]
+    assert events[1]["payload"]["budgets"] == {"2569": "50000.00", "2570": "1250.50"}
+    assert events[3]["payload"]["budgets"] == {"2569": "0.00", "2570": "100000.00"}
+    assert events[4]["payload"]["changes"] == {"name": "โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร"}
+    assert events[4]["payload"]["reason"] == "ปรับชื่อให้ตรงตามคู่มือ"
+    assert events[5]["payload"] == {"item_id": ids[1], "fiscal_year": 2569, "amount": "25000.00",
+                                    "reason": "ได้รับจัดสรรงบประมาณเพิ่ม"}
+    assert events[6]["payload"] == {"item_id": ids[2], "reason": "โอนไปดำเนินการในแผนของสำนักงานเขต"}
+
+    stack.projected(code)
+    browser.go(f"/units/{code}/history", shot="unit-history")
+    history = browser.text()
+    assert "ปรับชื่อให้ตรงตามคู่มือ" in history and "ได้รับจัดสรรงบประมาณเพิ่ม" in history
+    assert "20,000.00" in history and "25,000.00" in history                # the budget's old -> new
+    assert len(browser.all("ol.trail li.event")) == 7
+
+    # the plan as it stood at the end of a day (Bangkok): today it has the two active items, yesterday nothing
+    today = datetime.now(timezone(timedelta(hours=7))).date()
+    browser.go(f"/units/{code}/as-of?date={today.isoformat()}", shot="unit-as-of-today")
+    assert [r.get_attribute("data-dimension") for r in browser.all("tr.item-row")] == ["1", "1"]
+    assert "76,250.50" in browser.find("tr.total").text
+    browser.go(f"/units/{code}/as-of?date={(today - timedelta(days=1)).isoformat()}")
+    assert "ยังไม่ได้จัดทำแผน" in browser.text() and not browser.all("tr.item-row")
+
+
+def test_if_match_refuses_a_change_made_elsewhere(browser, stack):
+    """An edit form opened before the plan changed elsewhere is refused with a Thai explanation; nothing is
+    overwritten, what was typed stays, and the item shows as it now stands."""
+    code = DRAFTER
+    [item_id] = api_plan(stack, code, [("โครงการอบรมคุณธรรมจริยธรรม", 1, "1.1", {"2569": "30000"})])
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}/plan/items/{item_id}")
+    browser.type("#edit-name", "ชื่อที่แท็บนี้พิมพ์")
+    browser.type("#edit-reason", "แก้ไขจากแท็บที่เปิดค้างไว้")
+    # meanwhile, another tab (here: the API) renames the item
+    status, body, _ = stack.api("PATCH", "submission", f"/units/{code}/plan/items/{item_id}", code,
+                                {"name": "ชื่อที่แท็บอื่นบันทึกไว้", "reason": "แก้ไขจากแท็บอื่น"})
+    assert status == 201, body
+    before = len(stack.events(code))
+    submit(browser, "#edit-form", shot="unit-item-412")
+    assert "แผนถูกแก้ไขจากที่อื่น" in browser.find(".refusal").text
+    assert browser.find("#edit-name").get_attribute("value") == "ชื่อที่แท็บนี้พิมพ์"
+    assert "ชื่อที่แท็บอื่นบันทึกไว้" in browser.find("dl.item-facts").text
+    assert len(stack.events(code)) == before
+    assert stack.events(code)[-1]["payload"]["changes"] == {"name": "ชื่อที่แท็บอื่นบันทึกไว้"}
+
+
+# ---- reports ---------------------------------------------------------------------------------
+
+def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
+    """The 6-month report is filled and sent; the same rendered form sent three times records one event; an
+    amendment then shows what changed, old -> new."""
+    code = REPORTER
+    ids = api_plan(stack, code, [("โครงการประชาสัมพันธ์ช่องทางร้องเรียน", 3, "3.2", {"2569": "15000"}),
+                                 ("มาตรการควบคุมภายใน", 4, "4.1", {"2569": "0", "2570": "0"})])
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}", shot="unit-home-rounds")
+    card = browser.find("#round-2569-6")
+    assert "เลยกำหนดส่ง" in card.text and "กรณียกเว้น" in card.text     # overdue, reopened by an exception
+    browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-empty")
+    assert browser.find("form[data-draft]").get_attribute("data-fresh") == "1"
+    choose(browser, "#entries-0-status", "completed")
+    browser.type("#entries-0-spent", "14,500.50").type("#entries-0-outputs", "ประชาสัมพันธ์ 12 ครั้ง")
+    choose(browser, "#entries-1-status", "not_feasible")
+    choose(browser, "#entries-1-reason", "insufficient_staff")
+    browser.type("#note", "รายงานรอบ 6 เดือน")
+    # the same form (one Idempotency-Key) sent twice in the background, then by the button
+    sent = browser.driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const form = document.querySelector('form[data-draft]');
+        const send = () => fetch(form.action || location.href, {method: 'POST', body: new FormData(form),
+                                                                 credentials: 'same-origin', redirect: 'manual'});
+        send().then(a => send().then(b => done([a.type, b.type])));""")
+    assert sent == ["opaqueredirect", "opaqueredirect"]
+    submit(browser, "form[data-draft]", shot="unit-report-recorded")
+    assert "บันทึกรายงานเรียบร้อยแล้ว" in browser.find(".notice").text
+    assert browser.find("form[data-draft]").get_attribute("data-recorded") == "1"
+    reports = [e for e in stack.events(code) if e["type"] in REPORTS]
+    assert [e["type"] for e in reports] == ["ReportSubmitted"]
+    entries = {e["item_id"]: e for e in reports[0]["payload"]["entries"]}
+    assert entries[ids[0]]["spent"] == "14500.50" and entries[ids[0]]["status"] == "completed"
+    assert entries[ids[1]]["reason"] == "insufficient_staff"
+
+    # amend: the form is pre-filled with the latest report
+    browser.go(f"/units/{code}/reports/2569/6")
+    assert browser.find("#entries-0-spent").get_attribute("value") == "14,500.50"
+    assert browser.find("#entries-0-outputs").get_attribute("value") == "ประชาสัมพันธ์ 12 ครั้ง"
+    browser.type("#entries-0-spent", "15,000")
+    submit(browser, "form[data-draft]")
+    assert "แก้ไขครั้งที่ 1" in browser.find(".notice").text
+    stack.projected(code)
+    browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-amended")
+    versions = browser.find("ol.versions").text
+    assert "14,500.50" in versions and "15,000.00" in versions
+    assert [e["type"] for e in stack.events(code) if e["type"] in REPORTS] == [
+        "ReportSubmitted", "ReportAmended"]
+    browser.go(f"/units/{code}", shot="unit-home-after-report")
+    assert "ส่งรายงานล่าช้า" in browser.find("#round-2569-6").text
+
+
+def test_report_draft_survives_a_reload(browser, stack):
+    """What a clerk types in the report form comes back after a reload, before anything is sent."""
+    code = DRAFTER
+    api_plan(stack, code)
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}/reports/2569/6")
+    browser.type("#entries-0-problems", "เจ้าหน้าที่ไม่เพียงพอในไตรมาสแรก")
+    browser.type("#note", "ร่างที่ยังไม่ได้ส่ง")
+    browser.driver.refresh()
+    browser.shot("unit-report-draft-restored")
+    assert browser.find("#entries-0-problems").get_attribute("value") == "เจ้าหน้าที่ไม่เพียงพอในไตรมาสแรก"
+    assert browser.find("#note").get_attribute("value") == "ร่างที่ยังไม่ได้ส่ง"
+    assert browser.find("#draft-note").is_displayed()
+    assert not [e for e in stack.events(code) if e["type"] in REPORTS]
+    browser.driver.execute_script("localStorage.clear()")
+
+
+# ---- hostile input and refusals ----------------------------------------------------------------
+
+def test_hostile_text_is_shown_as_text(browser, stack):
+    """An item named like a script and report text that tries to break out of an attribute are shown as typed,
+    and no script runs."""
+    code = HOSTILE
+    api_plan(stack, code)
+    signed_in(browser, stack, code)
+    add_item(browser, code, "<script>alert(1)</script>", 1, "1.2", {"2569": "1,000"})
+    assert browser.no_dialog()
+    assert "<script>alert(1)</script>" in browser.find("table.plan-grid").text
+    browser.go(f"/units/{code}/reports/2569/6")
+    rows = browser.all("fieldset.entry")
+    index = next(n for n, r in enumerate(rows) if "<script>alert(1)</script>" in r.text)
+    browser.type(f"#entries-{index}-outputs", '"><img src=x onerror=alert(1)>')
+    browser.type("#note", '"><img src=x onerror=alert(1)>')
+    submit(browser, "form[data-draft]", shot="unit-report-hostile")
+    assert browser.no_dialog()
+    assert browser.find(f"#entries-{index}-outputs").get_attribute("value") == '"><img src=x onerror=alert(1)>'
+    assert not browser.all("main img[src=x]")
+    stack.projected(code)
+    browser.go(f"/units/{code}/history", shot="unit-history-hostile")
+    assert browser.no_dialog()
+    assert '"><img src=x onerror=alert(1)>' in browser.text()
+    assert not browser.all("main img[src=x]") and not browser.all("main script")
+
+
+def test_money_refused_in_thai_next_to_the_field(browser, stack):
+    """A budget typed as 12,34 is refused next to its field in Thai, with what was typed kept and nothing sent."""
+    code = HOSTILE
+    api_plan(stack, code)
+    signed_in(browser, stack, code)
+    before = len(stack.events(code))
+    add_item(browser, code, "โครงการทดสอบจำนวนเงิน", 2, "2.1", {"2569": "12,34"})
+    browser.shot("unit-item-money-refused")
+    field = browser.find("#budget_2569").find_element("xpath", "./ancestor::div[contains(@class,'field')]")
+    assert "ใช้เครื่องหมายจุลภาคคั่นหลักพันเท่านั้น" in field.text
+    assert "has-error" in field.get_attribute("class")
+    assert browser.find("#budget_2569").get_attribute("value") == "12,34"
+    assert browser.find("#name").get_attribute("value") == "โครงการทดสอบจำนวนเงิน"
+    assert len(stack.events(code)) == before
+
+
+def test_labels_and_375_px(browser, stack):
+    """Every control on the unit's pages has a label, and home, plan, item, report and history fit 375 px."""
+    code = HOSTILE
+    [item_id] = api_plan(stack, code, [("โครงการสร้างเครือข่ายภาคประชาชนเฝ้าระวังการทุจริตในพื้นที่สำนักงานเขต",
+                                        3, "3.3", {"2568": "120000", "2569": "1250000.50", "2570": "0"})])
+    signed_in(browser, stack, code)
+    browser.width(375)
+    pages = {"home": f"/units/{code}", "plan": f"/units/{code}/plan", "item-new": f"/units/{code}/plan/items/new",
+             "item": f"/units/{code}/plan/items/{item_id}", "report": f"/units/{code}/reports/2569/6",
+             "history": f"/units/{code}/history", "as-of": f"/units/{code}/as-of?date=2026-11-01"}
+    for name, path in pages.items():
+        browser.go(path, shot=f"unit-375-{name}")
+        assert "/signin" not in browser.path and browser.find("h1").text
+        assert unlabelled(browser) == [], (name, unlabelled(browser))
+        assert overflow(browser) <= 376, (name, overflow(browser))
+    browser.width(1280)
+    for name, path in pages.items():
+        browser.go(path, shot=f"unit-1280-{name}")
+        assert unlabelled(browser) == [], (name, unlabelled(browser))
+
+
+def test_supervisor_reads_without_forms(browser, stack):
+    """The unit's supervisory unit sees its home and rounds, but no form to change anything."""
+    code = REPORTER                          # 3106200 is the 50th unit: codes[n::3] gives it to demo-sup-02
+    api_plan(stack, code)
+    supervisor = "demo-sup-02"
+    stack.activate(supervisor)
+    browser.sign_in(supervisor)
+    browser.go(f"/units/{code}", shot="unit-home-supervisor")
+    assert browser.find("#round-2569-6")
+    assert not browser.all("main form[method=post]")
+    browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-supervisor")
+    assert not browser.all("main form[method=post]")
+    assert browser.find("h1").text
