@@ -63,6 +63,7 @@ class Stack:
     tracker: str
     codes: dict
     data_dir: Path
+    redis_url: str
     passwords: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)
 
@@ -136,7 +137,7 @@ def stack(tmp_path_factory):
             f"{web}/healthz", f"{sub}/readyz", f"{trk}/readyz")))
         with open(data / "demo-activation-codes.csv", encoding="utf-8-sig") as f:
             codes = {r["username"]: r["activation_code"] for r in csv.DictReader(f)}
-        yield Stack(web, sub, trk, codes, data)
+        yield Stack(web, sub, trk, codes, data, f"redis://127.0.0.1:{ports['NCC_REDIS_PORT']}/0")
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
