@@ -228,9 +228,14 @@ class Browser:
     def text(self) -> str:
         return self.find("body").text
 
-    def shot(self, name: str) -> Path:
-        """A screenshot of the whole page (the window grown to the page's height for the moment)."""
+    def shot(self, name: str, full: bool = True) -> Path:
+        """A screenshot of the whole page (the window grown to the page's height for the moment), or with
+        ``full=False`` of what the window shows."""
         SHOTS.mkdir(parents=True, exist_ok=True)
+        if not full:
+            path = SHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}.png"
+            self.driver.save_screenshot(str(path))
+            return path
         size = self.driver.get_window_size()
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
         self.driver.set_window_size(size["width"], min(max(height + 140, 600), 8000))

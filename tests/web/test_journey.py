@@ -100,6 +100,8 @@ def test_one_report_from_activation_to_verification(browser, stack):
     # 3. the clerk reports; the button is double-clicked: one event
     browser.sign_out().sign_in(CLERK)
     browser.go(f"/units/{CLERK}/reports/{FY}/{ROUND}", shot="journey-09-report-form")
+    browser.width(375, 800).shot("journey-09-report-form-375", full=False)
+    browser.width(1280)
     choose(browser, "#entries-0-status", "completed")
     browser.type("#entries-0-budget_planned", "50,000").type("#entries-0-spent", "48,250.75")
     browser.type("#entries-0-outputs", "อบรมบุคลากร 2 รุ่น รวม 120 คน")
@@ -130,6 +132,7 @@ def test_one_report_from_activation_to_verification(browser, stack):
     # 4. the supervisor sees the unit as submitted and returns the report with a comment
     browser.sign_out().sign_in(SUPERVISOR)
     browser.go(f"/supervisor?fiscal_year={FY}&round={ROUND}", shot="journey-12-supervisor-overview")
+    browser.shot("journey-12-supervisor-overview-top", full=False)
     row = browser.find(f"#unit-{CLERK}")
     assert row.get_attribute("data-state") in ("submitted", "submitted_late") and "ส่งรายงาน" in row.text
     browser.go(f"/supervisor/units/{CLERK}/{FY}/{ROUND}/review", shot="journey-13-review")
@@ -156,6 +159,7 @@ def test_one_report_from_activation_to_verification(browser, stack):
     browser.sign_out().sign_in(NACC)
     after = national_rate(browser, stack)
     browser.shot("journey-17-nacc-after")
+    browser.shot("journey-17-nacc-after-top", full=False)
     assert after[0] > before[0] and after[1] != before[1], (before, after)
 
     # 7. an auditor finds the unit and verifies its chain
