@@ -1,12 +1,11 @@
 """The supervisory unit's pages: its units for a round, reminders, reviews, exceptions, exports.
 
 Everything is read from the tracker and written to the submission service with the person's token: the
-supervisor may read the status and the audit trail of the units it oversees (shared/identity.py READ_POLICY),
-so a report is read from the audit trail's entries for that round.
+supervisor may read the status, the state and the audit trail of the units it oversees (shared/identity.py
+READ_POLICY): the report under review is read from the state, its history from the audit trail.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from urllib.parse import quote
 
@@ -258,42 +257,25 @@ def remind(person, code, fy, round_):
     return render_template("supervision/remind.html", form=form, row=row, data=data, refusal=refusal)
 
 
-ROUND_IN_SUMMARY = re.compile(r"\bFY (\d{4}) (\d{1,2})-month round\b")
-
-
-def report_history(person, code: str, fy: int, round_: int) -> dict:
-    """The round's report as the audit trail shows it: the latest entries (folded over the submission and
-    every amendment), the note, and each version and review with its time and author."""
-    entries: dict = {}
-    note, versions, reviews, cursor = None, [], [], None
+def report_under_review(person, code: str, fy: int, round_: int) -> dict:
+    """The round's report as it stands (GET /state: its latest entries, each with its item, and the note), and
+    its history from the audit trail: each submission, amendment and review with its time and author."""
+    state = api().read(f"/units/{code}/state", person.token)["state"]
+    items = {i["item_id"]: i for i in state["items"]}
+    report = state["reports"].get(f"{fy}:{round_}") or {}
+    entries = [{**e, "item": items.get(e["item_id"])} for e in report.get("entries") or []]
+    versions, reviews, cursor = [], [], None
     types = "ReportSubmitted,ReportAmended,ReportReviewed"
     for _page in range(50):
         page = api().read(f"/units/{code}/audit", person.token, type=types, cursor=cursor, limit=500)
         for entry in page["entries"]:
-            found = ROUND_IN_SUMMARY.search(entry.get("summary") or "")
-            if not found or (int(found.group(1)), int(found.group(2))) != (fy, round_):
+            if (entry.get("fiscal_year"), entry.get("round")) != (fy, round_):
                 continue
-            if entry["type"] == "ReportReviewed":
-                reviews.append(entry)
-                continue
-            versions.append(entry)
-            for change in entry.get("changes") or []:
-                name = change["field"]
-                if name == "note":
-                    note = change["new"]
-                elif name.startswith("entries."):
-                    parts = name.split(".", 2)
-                    if len(parts) == 2:
-                        if change["new"] is None:
-                            entries.pop(parts[1], None)
-                        else:
-                            entries[parts[1]] = dict(change["new"])
-                    else:
-                        entries.setdefault(parts[1], {"item_id": parts[1]})[parts[2]] = change["new"]
+            (reviews if entry["type"] == "ReportReviewed" else versions).append(entry)
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    return {"entries": list(entries.values()), "note": note, "versions": versions, "reviews": reviews}
+    return {"entries": entries, "note": report.get("note"), "versions": versions, "reviews": reviews}
 
 
 @bp.route("/supervisor/units/<code>/<int:fy>/<int:round_>/review", methods=["GET", "POST"])
@@ -320,7 +302,7 @@ def review(person, code, fy, round_):
                                  _("The report of %(unit)s was returned for correction.",
                                    unit=row.get("name_th") or code))
             return redirect(url_for(".overview", **_round_args(fy, round_)))
-    report = report_history(person, code, fy, round_)
+    report = report_under_review(person, code, fy, round_)
     return render_template("supervision/review.html", form=form, row=row, data=data, report=report,
                            refusal=refusal, can_review=row["state"] in TO_REVIEW)
 

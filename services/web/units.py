@@ -37,7 +37,6 @@ DETAIL_FIELDS = ("name", "kind", "dimension", "sub_dimension", "fiscal_years", "
 TEXT_FIELDS = ("responsible", "objectives", "indicators", "targets", "remarks")
 REPORT_TEXTS = ("outputs", "outcomes", "problems", "suggestions")
 MONEY_FIELDS = ("budget_planned", "budget_ordinance", "spent")
-_ROUND_IN_SUMMARY = re.compile(r"FY (\d{4}) (6|12)-month round")
 
 
 # ---- small helpers --------------------------------------------------------------------------
@@ -121,14 +120,10 @@ def _years(plan: dict) -> list[int]:
     return list(range(plan["first_fiscal_year"], plan["last_fiscal_year"] + 1))
 
 
-def _state(person, code: str, **params) -> dict | None:
-    """The unit's plan and reports (GET /state), or None when the person's role may not read them."""
-    try:
-        return api().read(f"/units/{code}/state", person.token, **params)
-    except ApiError as error:
-        if error.status == 403:
-            return None
-        raise
+def _state(person, code: str, **params) -> dict:
+    """The unit's plan, items and reports (GET /state): every role that may read the unit's status may read it
+    (the unit itself, its supervisor, NACC, auditors; shared/identity.py READ_POLICY)."""
+    return api().read(f"/units/{code}/state", person.token, **params)
 
 
 def _items(state: dict) -> dict:
@@ -201,6 +196,13 @@ class PlanForm(KeyedForm):
     def validate_last_fiscal_year(self, field):
         if self.first_fiscal_year.data and field.data and field.data < self.first_fiscal_year.data:
             raise ValidationError(_("The last fiscal year cannot come before the first."))
+
+
+class PlanChangeForm(PlanForm):
+    """Change the declared plan's title or fiscal years, with a reason (PUT /units/{code}/plan, If-Match)."""
+
+    version = HiddenField()
+    reason = TextAreaField(_l("Reason for the change"), validators=[DataRequired(REQUIRED), Length(max=2000)])
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -313,10 +315,9 @@ def home(person, code):
 
 
 def _reviews(person, code: str) -> dict:
-    """Each round's latest review with its comment ("2569:6" -> review), when the role may read the state."""
+    """Each round's latest review with its comment and time ("2569:6" -> review): the status's rounds carry the
+    decision only, the state's reports the whole review."""
     state = _state(person, code)
-    if state is None:
-        return {}
     return {key: r["review"] for key, r in state["state"]["reports"].items() if r.get("review")}
 
 
@@ -347,20 +348,50 @@ def declare(person, code):
 
 # ---- the plan -------------------------------------------------------------------------------
 
-@bp.get("/units/<code>/plan")
+@bp.route("/units/<code>/plan", methods=["GET", "POST"])
 @signed_in()
 def plan(person, code):
-    """The plan: items grouped by dimension and sub-dimension, a budget per fiscal year, totals."""
+    """The plan: items grouped by dimension and sub-dimension, a budget per fiscal year, totals; for the unit, the
+    form to change the plan's title or period with a reason (PUT /units/{code}/plan with If-Match)."""
     code = _code(code)
+    if request.method == "POST" and not _may_edit(person, code):
+        abort(403)
     state = _state(person, code)
-    status = api().read(f"/units/{code}/status", person.token) if state is None else None
-    return _plan_page(person, code, state, status, template="units/plan.html")
+    plan_ = state["state"]["plan"]
+    form, refusal, conflict = None, None, False
+    if plan_ and _may_edit(person, code):
+        form = PlanChangeForm(**({} if request.method == "POST" else {"formdata": None}))
+        if request.method == "GET":
+            form.title.data = plan_["title"]
+            form.first_fiscal_year.data = plan_["first_fiscal_year"]
+            form.last_fiscal_year.data = plan_["last_fiscal_year"]
+        elif not form.validate_on_submit():
+            refusal = _("Please correct the fields marked below.")
+        elif (form.title.data.strip(), form.first_fiscal_year.data, form.last_fiscal_year.data) == (
+                plan_["title"], plan_["first_fiscal_year"], plan_["last_fiscal_year"]):
+            refusal = _("Nothing would change: the plan already has this title and these fiscal years.")
+        else:
+            body = {"title": form.title.data.strip(), "first_fiscal_year": form.first_fiscal_year.data,
+                    "last_fiscal_year": form.last_fiscal_year.data, "reason": form.reason.data.strip()}
+            try:
+                api().write("PUT", f"/units/{code}/plan", person.token, body,
+                            idempotency_key=form.idempotency_key.data, if_match=form.version.data)
+            except ApiError as error:
+                conflict = error.status == 412
+                refusal = _refused(error, form)
+            else:
+                return _done(_("The plan's title and period have been changed."), url_for("units.plan", code=code))
+        _keyed(form, state["state"]["version"])
+    elif request.method == "POST":
+        abort(404)                       # no plan to change yet: it is declared on the home page
+    return _plan_page(person, code, state, template="units/plan.html", form=form, refusal=refusal,
+                      conflict=conflict)
 
 
-def _plan_page(person, code, state, status, *, template, **extra):
-    context = {"code": code, "state": state, "status": status, "may_edit": _may_edit(person, code),
-               "notice": session.pop("notice", None)}
-    if state is not None and state["state"]["plan"]:
+def _plan_page(person, code, state, *, template, **extra):
+    context = {"code": code, "state": state, "may_edit": _may_edit(person, code),
+               "notice": session.pop("notice", None) if request.method == "GET" else None}
+    if state["state"]["plan"]:
         plan_ = state["state"]["plan"]
         active = [i for i in state["state"]["items"] if not i["removed"]]
         context.update(plan=plan_, years=[str(y) for y in _years(plan_)], groups=_grouped(plan_, active),
@@ -373,8 +404,6 @@ def _plan_page(person, code, state, status, *, template, **extra):
 
 def _require_plan(person, code):
     state = _state(person, code)
-    if state is None:
-        abort(403)
     if not state["state"]["plan"]:
         return state, None
     return state, state["state"]["plan"]
@@ -520,10 +549,8 @@ def _report_versions(person, code: str, fy: int, round_: int) -> list:
     for _page in range(20):
         page = api().read(f"/units/{code}/audit", person.token, type="ReportSubmitted,ReportAmended",
                           cursor=cursor, limit=500)
-        for entry in page.get("entries") or []:
-            match = _ROUND_IN_SUMMARY.search(entry.get("summary") or "")
-            if match and (int(match.group(1)), int(match.group(2))) == (fy, round_):
-                out.append(entry)
+        out.extend(e for e in page.get("entries") or []
+                   if (e.get("fiscal_year"), e.get("round")) == (fy, round_))
         cursor = page.get("next_cursor")
         if not cursor:
             break
@@ -547,8 +574,8 @@ def report(person, code, fy, round_):
         abort(404)
     state = _state(person, code)
     may_edit = _may_edit(person, code)
-    if state is None or not state["state"]["plan"]:
-        return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=None,
+    if not state["state"]["plan"]:
+        return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=state,
                                form=None, rows=[], may_edit=False, versions=_report_versions(person, code, fy, round_),
                                notice=session.pop("notice", None))
     items = _entry_rows(state, fy)
@@ -654,8 +681,8 @@ def history(person, code):
         cursor = None                      # a cursor that is not the API's: start from the beginning
         page = api().read(f"/units/{code}/audit", person.token, limit=50)
     state = _state(person, code)
-    items = _items(state) if state else {}
-    plan_ = state["state"]["plan"] if state else None
+    items = _items(state)
+    plan_ = state["state"]["plan"]
     return render_template("units/history.html", code=code, page=page, items=items, plan=plan_,
                            framework=_framework(plan_) if plan_ else None, form=AsOfForm(formdata=None),
                            cursor=cursor, notice=session.pop("notice", None))
@@ -682,8 +709,6 @@ def as_of(person, code):
             raise
         form.date.errors = [_("Give a date, e.g. 2024-04-30.")]
         return render_template("units/as_of.html", code=code, form=form, state=None, day=None)
-    if state is None:
-        abort(403)
     context = {}
     if state["state"]["plan"]:
         plan_ = state["state"]["plan"]
@@ -777,28 +802,29 @@ def describe_value(field: str, value, framework=None) -> str:
     return str(value)
 
 
-def _entry_reason(entry: dict) -> str:
-    """The reason a person gave for a plan change (the API puts it in the summary's tail)."""
-    for text in (entry.get("summary_th") or "", entry.get("summary") or ""):
-        for marker in ("เหตุผล: ", "reason: "):
-            if marker in text:
-                return text.split(marker, 1)[1]
-    return ""
-
-
-def _entry_summary(entry: dict, lang: str) -> str:
-    """The API's one-line summary in the page's language, without the reason (shown on its own line)."""
-    text = entry.get("summary_th") if lang == "th" and entry.get("summary_th") else entry.get("summary") or ""
-    if entry.get("type") in ("ItemEdited", "ItemBudgetChanged", "ItemRemoved", "PlanPeriodChanged"):
-        for marker in (" เหตุผล: ", "; reason: "):
-            text = text.split(marker, 1)[0]
-    return text
+def _entry_summary(entry: dict, lang: str, items: dict) -> str:
+    """The entry's one line in the page's language. A plan change's reason is shown on its own line from
+    ``entry["reason"]``, so the line of an item's change is said here from the entry's fields (the API's summary
+    repeats the reason); any other entry reads as the API's summary."""
+    from . import labels
+    item_ = items.get(entry.get("item_id") or "")
+    if entry.get("type") not in ("ItemEdited", "ItemBudgetChanged", "ItemRemoved") or item_ is None:
+        return (entry.get("summary_th") if lang == "th" and entry.get("summary_th") else entry.get("summary")) or ""
+    changed = {c["field"]: c["new"] for c in entry.get("changes") or []}
+    name = changed.get("name") or item_["details"]["name"]
+    kind = labels.name(KINDS, changed.get("kind") or item_["details"]["kind"])
+    if entry["type"] == "ItemEdited":
+        return _("Details of the %(kind)s “%(name)s” changed", kind=kind, name=name)
+    if entry["type"] == "ItemBudgetChanged":
+        return _("Budget for fiscal year %(year)s of the %(kind)s “%(name)s” changed", year=entry.get("fiscal_year"),
+                 kind=kind, name=name)
+    return _("%(kind)s “%(name)s” removed from the plan", kind=kind, name=name)
 
 
 @bp.context_processor
 def _words():
     return {"event_title": lambda t: str(EVENT_TITLES.get(t, t)), "describe_field": describe_field,
-            "describe_value": describe_value, "entry_reason": _entry_reason, "entry_summary": _entry_summary,
+            "describe_value": describe_value, "entry_summary": _entry_summary,
             "dim_name": _dim_name,
             "sub_name": _sub_name, "role_label": lambda r: str(ROLE_NAMES.get(r, r))}
 

@@ -231,32 +231,71 @@ def test_only_auditors_and_nacc(browser, stack, history):
         assert status == 404, code
 
 
-def test_broken_chain_is_explained_in_thai():
-    """A broken chain names the first bad version and the tracker's reason in Thai (page rendered against a
-    stand-in for the APIs, since the real log cannot be broken through them)."""
+TAMPERED = "3108700"        # สำนักงานเขตบางแค: no other web test uses it; its log is broken on purpose below
+
+
+def test_broken_chain_is_explained_in_thai(browser, stack):
+    """A payload changed in Redis after it was recorded (as a tamperer with access to the store would) breaks the
+    chain: the tracker finds it, and the auditor's page says in Thai that the chain is broken, names the first
+    bad version and the reason; the events before it are counted as intact."""
+    import redis
+
+    from shared.keys import Keys
+
+    def ok(answer):
+        status, body, _ = answer
+        assert status in (200, 201), body
+        return body
+
+    ok(stack.api("PUT", "submission", f"/units/{TAMPERED}/plan", TAMPERED, {
+        "title": "แผนปฏิบัติการป้องกันการทุจริต เขตบางแค", "first_fiscal_year": 2567, "last_fiscal_year": 2570}))
+    for name in ("โครงการบางแคโปร่งใส", "กิจกรรมเยาวชนต้านทุจริต", "มาตรการเปิดเผยข้อมูลสาธารณะ"):
+        ok(stack.api("POST", "submission", f"/units/{TAMPERED}/plan/items", TAMPERED, {
+            "name": name, "kind": "project", "dimension": 1, "sub_dimension": "1.1", "fiscal_years": [2569],
+            "budgets": {"2569": "10000"}}))
+    stack.projected(TAMPERED)
+    stack.activate("demo-auditor")
+    browser.sign_in("demo-auditor")
+    browser.go(f"/audit/units/{TAMPERED}/verify")
+    assert "ห่วงโซ่แฮชถูกต้อง" in browser.text()
+
+    # the stream entries' ids are versions: a stream entry cannot be rewritten in place, so the whole stream is
+    # rewritten in one transaction, every entry as stored except version 3, whose payload names another project
+    store = redis.Redis.from_url(stack.redis_url)
+    key = Keys(prefix="ncc", partitions=16).events(TAMPERED)
+    entries = [(i.decode(), f[b"e"]) for i, f in store.xrange(key)]
+    assert [i for i, _ in entries] == ["1-0", "2-0", "3-0", "4-0"], key
+    event = json.loads(entries[2][1])
+    assert event["version"] == 3 and event["payload"]["name"] == "กิจกรรมเยาวชนต้านทุจริต"
+    event["payload"]["name"] = "กิจกรรมที่แก้ไขย้อนหลัง"
+    entries[2] = (entries[2][0], canonical(event))
+    with store.pipeline(transaction=True) as tx:
+        tx.delete(key)
+        for entry_id, raw in entries:
+            tx.xadd(key, {"e": raw}, id=entry_id)
+        tx.execute()
+    status, answer, _ = stack.api("GET", "tracker", f"/units/{TAMPERED}/verify", "demo-auditor")
+    assert status == 200 and answer["ok"] is False and answer["first_bad_version"] == 3, answer
+
+    browser.go(f"/audit/units/{TAMPERED}")
+    browser.find("nav.tabs").find_element("link text", "ตรวจสอบความถูกต้องของห่วงโซ่แฮช").click()
+    browser.shot("auditor-verify-broken")
+    verdict = browser.find(".verdict").text
+    assert "ห่วงโซ่แฮชไม่ถูกต้อง" in verdict and "ฉบับแรกที่ไม่ถูกต้องคือฉบับที่ 3" in verdict
+    assert "ค่าแฮชไม่ตรงกับเนื้อหา แสดงว่าเหตุการณ์ถูกแก้ไขภายหลังการบันทึก" in verdict
+    assert "ห่วงโซ่แฮชถูกต้อง" not in verdict
+    facts = browser.find("dl.facts").text
+    assert "ไม่ถูกต้อง" in facts and answer["head_hash"] in facts and answer["reason"] in facts
+    assert str(answer["events_checked"]) in verdict
+
+
+def test_chain_reasons_in_thai():
+    """Each of the tracker's reasons for a broken chain reads in Thai; one the page does not know is shown as
+    the tracker said it, after a Thai sentence."""
     from services.web.app import create_app
     from shared.config import Settings
 
-    class Canned:
-        """Answers the auditor's pages ask the tracker for."""
-
-        def read(self, path, token, **params):
-            if path == "/public/units":
-                return {"units": [{"code": UNIT, "name_th": "สำนักงานเขตทุ่งครุ", "kind": "district_office",
-                                   "province": "กรุงเทพมหานคร"}], "next_cursor": None}
-            return {"ok": False, "events_checked": 3, "head_hash": "ab" * 32, "first_bad_version": 4,
-                    "reason": "hash does not match the event's content", "unit": UNIT}
-
-    app = create_app(Settings(secret_key="test-secret-for-web"), api=Canned())
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session.update(token="t", username="aud01", role="auditor",
-                       expires=(datetime.now(timezone.utc) + timedelta(hours=1)).isoformat())
-    page = client.get(f"/audit/units/{UNIT}/verify")
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200
-    assert "ห่วงโซ่แฮชไม่ถูกต้อง" in html and "ฉบับแรกที่ไม่ถูกต้องคือฉบับที่ 4" in html
-    assert "ค่าแฮชไม่ตรงกับเนื้อหา แสดงว่าเหตุการณ์ถูกแก้ไขภายหลังการบันทึก" in html
+    app = create_app(Settings(secret_key="test-secret-for-web"))
     with app.test_request_context():
         from services.web.auditor import chain_reason
         assert "รายการที่ 5 มีรหัส 7-0" in chain_reason("entry 5 has id 7-0: an entry was deleted, moved or inserted")

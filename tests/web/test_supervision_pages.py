@@ -141,6 +141,11 @@ def test_return_report_with_comment(browser, stack, current):
                        .get_attribute("href"))
     browser.shot("supervisor-review")
     assert "อบรมเจ้าหน้าที่ 40 คน" in browser.text() and "24,000.00" in browser.text()
+    entries = browser.all("table.report-entries tbody tr")            # read from the unit's state, item by name
+    assert len(entries) == 1 and "โครงการอบรมคุณธรรมจริยธรรม" in entries[0].text
+    assert "ดำเนินการแล้วเสร็จ" in entries[0].text
+    assert "รายงานตามแผน" in browser.find("p.note").text
+    assert len(browser.all("ul.history li")) >= 1
     browser.find("input[value=returned]").click()
     submit(browser, shot="supervisor-review-refused")         # returning needs a comment: said in Thai, nothing sent
     assert "กรุณาระบุสิ่งที่หน่วยงานต้องแก้ไข" in browser.text()

@@ -9,6 +9,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # real Bangkok district offices from shared/data/bma_units.csv that no other web test uses
 PLANNER, REPORTER, DRAFTER, HOSTILE = "3106100", "3106200", "3106300", "3106400"
+REVIEWED = "3106500"             # overseen by demo-sup-02 (codes[1::3] of the demo data)
+PERIOD = "3106600"               # overseen by demo-sup-03
 REPORTS = ("ReportSubmitted", "ReportAmended")
 EXCEPTION = {"until": "2099-12-31T23:59:59+07:00", "reason": "ทดสอบ: เปิดให้รายงานรอบที่ล็อกแล้ว"}
 
@@ -159,6 +161,14 @@ def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
     browser.go(f"/units/{code}/history", shot="unit-history")
     history = browser.text()
     assert "ปรับชื่อให้ตรงตามคู่มือ" in history and "ได้รับจัดสรรงบประมาณเพิ่ม" in history
+    reasons = [r.text for r in browser.all("ol.trail li.event .event-reason")]       # each once, on its own line
+    assert reasons == ["เหตุผล: ปรับชื่อให้ตรงตามคู่มือ", "เหตุผล: ได้รับจัดสรรงบประมาณเพิ่ม",
+                       "เหตุผล: โอนไปดำเนินการในแผนของสำนักงานเขต"]
+    assert [history.count(r.removeprefix("เหตุผล: ")) for r in reasons] == [1, 1, 1]
+    summaries = [s.text for s in browser.all("ol.trail li.event .event-summary")]
+    assert summaries[4] == "แก้ไขรายละเอียดโครงการ: โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร"
+    assert summaries[5] == "ปรับงบประมาณปี 2569 ของโครงการ กิจกรรมเด็กและเยาวชนรู้ทันการทุจริต"
+    assert summaries[6] == "ยกเลิกโครงการ: มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง"
     assert "20,000.00" in history and "25,000.00" in history                # the budget's old -> new
     assert len(browser.all("ol.trail li.event")) == 7
 
@@ -340,3 +350,83 @@ def test_supervisor_reads_without_forms(browser, stack):
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-supervisor")
     assert not browser.all("main form[method=post]")
     assert browser.find("h1").text
+
+
+def test_plan_title_and_period_changed_with_a_reason(browser, stack):
+    """The unit changes its plan's title and last year with a reason: a missing reason is refused in Thai next to
+    the field with what was typed kept; a period that leaves an item out is refused with the rule said in Thai;
+    then the change is recorded (PlanPeriodChanged with the reason) and the history shows the reason once."""
+    code = PERIOD
+    api_plan(stack, code, [("โครงการปลูกจิตสำนึกสุจริต", 1, "1.1", {"2569": "40000"})])
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}/plan", shot="unit-plan-change-form")
+    assert browser.find("#title").get_attribute("value") == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2570"
+    assert browser.find("#plan-form input[name=version]").get_attribute("value") == str(len(stack.events(code)))
+    before = len(stack.events(code))
+    browser.type("#title", "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571").type("#last_fiscal_year", "2571")
+    submit(browser, "#plan-form", shot="unit-plan-change-refused")
+    field = browser.find("#reason").find_element("xpath", "./ancestor::div[contains(@class,'field')]")
+    assert "has-error" in field.get_attribute("class") and "กรุณากรอกช่องนี้" in field.text
+    assert browser.find("#title").get_attribute("value") == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571"
+    assert browser.find("#last_fiscal_year").get_attribute("value") == "2571"
+    assert len(stack.events(code)) == before
+    # a period without 2569 would leave the item out: the API's rule, said in Thai
+    browser.type("#last_fiscal_year", "2568").type("#reason", "ย่นระยะเวลาของแผน")
+    submit(browser, "#plan-form", shot="unit-plan-change-rule")
+    assert "มีรายการที่ดำเนินการในปีงบประมาณนอกช่วงใหม่" in browser.find(".refusal").text
+    assert len(stack.events(code)) == before
+    browser.type("#last_fiscal_year", "2571").type("#reason", "ขยายระยะเวลาตามแผนแม่บทฉบับใหม่")
+    submit(browser, "#plan-form", shot="unit-plan-changed")
+    assert "เปลี่ยนชื่อและระยะเวลาของแผนเรียบร้อยแล้ว" in browser.find(".notice").text
+    assert browser.find("h1").text == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571"
+    assert "2567–2571" in browser.find("p.lead").text
+    event = stack.events(code)[-1]
+    assert len(stack.events(code)) == before + 1 and event["type"] == "PlanPeriodChanged"
+    assert event["payload"]["reason"] == "ขยายระยะเวลาตามแผนแม่บทฉบับใหม่"
+    assert (event["payload"]["title"], event["payload"]["last_fiscal_year"]) == (
+        "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571", 2571)
+    stack.projected(code)
+    browser.go(f"/units/{code}/history", shot="unit-history-plan-changed")
+    last = browser.all("ol.trail li.event")[-1]
+    assert "ปรับปรุงชื่อหรือระยะเวลาของแผน" in last.text
+    assert last.find_element("css selector", ".event-reason").text == "เหตุผล: ขยายระยะเวลาตามแผนแม่บทฉบับใหม่"
+    assert last.text.count("ขยายระยะเวลาตามแผนแม่บทฉบับใหม่") == 1
+    # the supervisor reads the same plan without the form
+    stack.activate("demo-sup-03")
+    browser.sign_out().sign_in("demo-sup-03")
+    browser.go(f"/units/{code}/plan")
+    assert browser.find("h1").text == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571"
+    assert not browser.all("main form[method=post]")
+
+
+def test_supervisor_reads_the_full_plan_and_home_shows_the_review_comment(browser, stack):
+    """The supervisory unit reads the unit's whole plan (items by dimension, budgets) with no form; after it
+    returns the report with a comment, the unit's home shows the decision with the comment, to the unit and to
+    the supervisor."""
+    code, supervisor = REVIEWED, "demo-sup-02"
+    [item_id] = api_plan(stack, code, [("โครงการตรวจสอบการจัดซื้อจัดจ้างโดยภาคประชาชน", 2, "2.1",
+                                        {"2569": "35000", "2570": "12000.50"})])
+    status, body, _ = stack.api("PUT", "submission", f"/units/{code}/reports/2569/6", code, {
+        "entries": [{"item_id": item_id, "status": "in_progress", "spent": "5000"}]})
+    assert status == 201, body
+    comment = "กรุณาระบุผลผลิตของโครงการให้ชัดเจน"
+    status, body, _ = stack.api("POST", "submission", f"/units/{code}/reports/2569/6/review", supervisor,
+                                {"decision": "returned", "comment": comment})
+    assert status == 201, body
+    stack.projected(code)
+
+    browser.sign_in(supervisor, stack.activate(supervisor))
+    browser.go(f"/units/{code}/plan", shot="unit-plan-supervisor")
+    rows = browser.all("tr.item-row")
+    assert len(rows) == 1 and "โครงการตรวจสอบการจัดซื้อจัดจ้างโดยภาคประชาชน" in rows[0].text
+    assert "35,000.00" in rows[0].text and "47,000.50" in browser.find("tr.total").text
+    assert not browser.all("main form[method=post]")
+    browser.go(f"/units/{code}", shot="unit-home-review-supervisor")
+    review = browser.find("#round-2569-6 dd.review")
+    assert "ส่งกลับให้แก้ไข" in review.text and comment in review.find_element("css selector", ".review-comment").text
+
+    browser.sign_out()
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}", shot="unit-home-review-comment")
+    review = browser.find("#round-2569-6 dd.review")
+    assert "ส่งกลับให้แก้ไข" in review.text and f"“{comment}”" in review.text
