@@ -11,11 +11,11 @@ from wtforms.validators import DataRequired, Optional, ValidationError
 from shared import fiscal
 
 from . import charts, labels
-from .auth import api, apply_reasons, now, signed_in
+from .auth import api, now, signed_in
 from .errors import ApiError
-from .explain import message as explain
 from .formatting import from_local_input, local_input, thai_date
-from .supervision import RoundForm, new_key, requested_round, send_export, unit_kind_name
+from .forms import new_key, refused
+from .supervision import RoundForm, requested_round, send_export, unit_kind_name
 
 bp = Blueprint("nacc", __name__)
 
@@ -134,10 +134,7 @@ def windows(person):
             api().write("PUT", f"/windows/{fy}/{round_}", person.token, body,
                         idempotency_key=form.idempotency_key.data)
         except ApiError as error:
-            if error.status in (401, 503):
-                raise
-            refusal = explain(error)
-            apply_reasons(form, error)
+            refusal = refused(error, form)
         else:
             session["notice"] = _("The reporting window of the %(round)s of fiscal year %(year)s is set: due "
                                   "%(due)s, locks %(locks)s.", round=labels.name(labels.ROUNDS, round_), year=fy,

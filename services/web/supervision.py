@@ -6,7 +6,6 @@ READ_POLICY): the report under review is read from the state, its history from t
 """
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
@@ -20,6 +19,7 @@ from shared import fiscal
 
 from . import charts, labels
 from .auth import api, apply_reasons, now, signed_in
+from .forms import new_key, refused
 from .errors import ApiError
 from .explain import message as explain
 from .formatting import from_local_input, local_input
@@ -44,9 +44,6 @@ def unit_kind_name(code) -> str:
     return labels.name(UNIT_KINDS, code)
 
 
-def new_key() -> str:
-    """A fresh Idempotency-Key for a write form (kept in the form when it is shown again after a refusal)."""
-    return str(uuid.uuid4())
 
 
 # ---- forms ----------------------------------------------------------------------------------------------
@@ -193,7 +190,7 @@ def remind_all(person):
         return _page(person, fy, round_, {}, remind_form=form)
     data = _overview(person, fy, round_)
     targets = [r["unit"] for r in data["rows"] if r["state"] in NOT_REPORTED]
-    sent, refused = [], []
+    sent, failures = [], []
     for code in targets:
         try:
             api().write("POST", f"/units/{code}/reminders", person.token,
@@ -205,15 +202,15 @@ def remind_all(person):
                 return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
             if error.status in (401, 503):
                 raise
-            refused.append(f"{code}: {explain(error)}")
+            failures.append(f"{code}: {explain(error)}")
         else:
             sent.append(code)
     if sent:
         session["notice"] = _("A reminder was sent to %(count)s units that have not reported.", count=len(sent))
-    elif not refused:
+    elif not failures:
         session["notice"] = _("Every unit has reported: no reminder was needed.")
-    if refused:
-        session["refusal"] = _("No reminder could be sent to: %(list)s", list="; ".join(refused))
+    if failures:
+        session["refusal"] = _("No reminder could be sent to: %(list)s", list="; ".join(failures))
     return redirect(url_for(".overview", **_round_args(fy, round_)))
 
 
@@ -247,10 +244,7 @@ def remind(person, code, fy, round_):
                         {"fiscal_year": fy, "round": round_, "message": form.message.data},
                         idempotency_key=form.idempotency_key.data)
         except ApiError as error:
-            if error.status in (401, 503):
-                raise
-            refusal = explain(error)
-            apply_reasons(form, error)
+            refusal = refused(error, form)
         else:
             session["notice"] = _("A reminder was sent to %(unit)s.", unit=row.get("name_th") or code)
             return redirect(url_for(".overview", **_round_args(fy, round_)))
@@ -292,10 +286,7 @@ def review(person, code, fy, round_):
                         {"decision": form.decision.data, "comment": (form.comment.data or "").strip() or None},
                         idempotency_key=form.idempotency_key.data)
         except ApiError as error:
-            if error.status in (401, 503):
-                raise
-            refusal = explain(error)
-            apply_reasons(form, error)
+            refusal = refused(error, form)
         else:
             session["notice"] = (_("The report of %(unit)s was accepted.", unit=row.get("name_th") or code)
                                  if form.decision.data == "accepted" else
@@ -330,10 +321,7 @@ def exception(person, code, fy, round_):
                         {"until": until.isoformat(), "reason": form.reason.data.strip()},
                         idempotency_key=form.idempotency_key.data)
         except ApiError as error:
-            if error.status in (401, 503):
-                raise
-            refusal = explain(error)
-            apply_reasons(form, error)
+            refusal = refused(error, form)
         else:
             from .formatting import thai_date
             session["notice"] = _("%(unit)s may now report until %(until)s.", unit=row.get("name_th") or code,

@@ -9,10 +9,9 @@ made meanwhile in another tab is refused (412) instead of overwritten.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, time as dtime
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (FieldList, Form, FormField, HiddenField, IntegerField, SelectField, SelectMultipleField,
@@ -23,9 +22,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from shared.fiscal import BANGKOK
 from shared.framework import FrameworkRegistry
 
-from .auth import ROLE_NAMES, api, apply_reasons, now, signed_in
+from .auth import ROLE_NAMES, api, now, signed_in
+from .forms import done, keyed, refused
 from .errors import ApiError
-from .explain import message as explain
 from .formatting import MoneyError, money, parse_money
 from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
 
@@ -51,34 +50,12 @@ def _may_edit(person, code: str) -> bool:
     return person.role == "unit" and person.username == code
 
 
-def _new_key() -> str:
-    return str(uuid.uuid4())
 
 
-def _keyed(form: FlaskForm, version=None) -> FlaskForm:
-    """A form shown for the first time gets its Idempotency-Key (and the version it was read at)."""
-    if not form.idempotency_key.data:
-        form.idempotency_key.data = _new_key()
-    if version is not None and hasattr(form, "version") and not form.version.data:
-        form.version.data = str(version)
-    return form
 
 
-def _done(text: str, target: str):
-    """Post/redirect/get: the notice is shown once on the next page."""
-    session["notice"] = text
-    return redirect(target)
 
 
-def _refused(error: ApiError, form=None, names: dict | None = None) -> str:
-    """A refusal the page explains next to the form (401/403/404 go to their own page)."""
-    if error.status in (401, 403, 404):
-        raise error
-    if form is not None:
-        apply_reasons(form, error, names)
-        if error.status == 412 and hasattr(form, "version"):
-            form.version.data = str(error.body.get("current_version") or form.version.data)
-    return explain(error)
 
 
 def money_check(form, field):
@@ -309,7 +286,7 @@ def home(person, code):
     """The unit's home: its plan summary and every round's state, late/locked and why, reviews, links."""
     code = _code(code)
     status = api().read(f"/units/{code}/status", person.token)
-    form = _keyed(PlanForm()) if status.get("plan") is None and _may_edit(person, code) else None
+    form = keyed(PlanForm()) if status.get("plan") is None and _may_edit(person, code) else None
     return render_template("units/home.html", code=code, status=status, form=form, reviews=_reviews(person, code),
                            may_edit=_may_edit(person, code), notice=session.pop("notice", None))
 
@@ -335,14 +312,14 @@ def declare(person, code):
         try:
             api().write("PUT", f"/units/{code}/plan", person.token, body, idempotency_key=form.idempotency_key.data)
         except ApiError as error:
-            refusal = _refused(error, form)
+            refusal = refused(error, form)
         else:
-            return _done(_("The plan has been declared. Now add its projects, activities and measures."),
+            return done(_("The plan has been declared. Now add its projects, activities and measures."),
                          url_for("units.plan", code=code))
     else:
         refusal = _("Please correct the fields marked below.")
     status = api().read(f"/units/{code}/status", person.token)
-    return render_template("units/home.html", code=code, status=status, form=_keyed(form), may_edit=True,
+    return render_template("units/home.html", code=code, status=status, form=keyed(form), may_edit=True,
                            refusal=refusal)
 
 
@@ -378,10 +355,10 @@ def plan(person, code):
                             idempotency_key=form.idempotency_key.data, if_match=form.version.data)
             except ApiError as error:
                 conflict = error.status == 412
-                refusal = _refused(error, form)
+                refusal = refused(error, form)
             else:
-                return _done(_("The plan's title and period have been changed."), url_for("units.plan", code=code))
-        _keyed(form, state["state"]["version"])
+                return done(_("The plan's title and period have been changed."), url_for("units.plan", code=code))
+        keyed(form, state["state"]["version"])
     elif request.method == "POST":
         abort(404)                       # no plan to change yet: it is declared on the home page
     return _plan_page(person, code, state, template="units/plan.html", form=form, refusal=refusal,
@@ -418,7 +395,7 @@ def add_item(person, code):
         abort(403)
     state, plan_ = _require_plan(person, code)
     if plan_ is None:
-        return _done(_("Declare the plan (its title and fiscal years) first."), url_for("units.home", code=code))
+        return done(_("Declare the plan (its title and fiscal years) first."), url_for("units.home", code=code))
     form = _item_form(plan_, edit=False)
     refusal = None
     if request.method == "POST":
@@ -434,15 +411,15 @@ def add_item(person, code):
                 answer = api().write("POST", f"/units/{code}/plan/items", person.token, body,
                                      idempotency_key=form.idempotency_key.data, if_match=form.version.data)
             except ApiError as error:
-                refusal = _refused(error, form, {f"budgets.{y}": f"budget_{y}" for y in form.years} |
+                refusal = refused(error, form, {f"budgets.{y}": f"budget_{y}" for y in form.years} |
                                    {f"budgets.{y}.value": f"budget_{y}" for y in form.years} |
                                    {f"budgets.{y}.key": f"budget_{y}" for y in form.years})
             else:
-                return _done(_("“%(name)s” has been added to the plan.", name=body["name"]),
+                return done(_("“%(name)s” has been added to the plan.", name=body["name"]),
                              url_for("units.plan", code=code) + f"#item-{answer.body.get('item_id', '')}")
         else:
             refusal = _("Please correct the fields marked below.")
-    _keyed(form, state["state"]["version"])
+    keyed(form, state["state"]["version"])
     return render_template("units/item_add.html", code=code, form=form, plan=plan_, refusal=refusal)
 
 
@@ -505,19 +482,19 @@ def item(person, code, item_id):
             changed = _details(edit_form, current["details"])
             call = ("PATCH", f"/units/{code}/plan/items/{item_id}",
                     {**changed, "reason": edit_form.reason.data.strip()})
-            done = _("The item has been changed.")
+            notice = _("The item has been changed.")
             target = url_for("units.plan", code=code) + f"#item-{item_id}"
         elif action == "budget":
             fy = budget_form.fiscal_year.data
             changed = True
             call = ("PUT", f"/units/{code}/plan/items/{item_id}/budgets/{fy}",
                     {"amount": _money(budget_form.amount.data), "reason": budget_form.reason.data.strip()})
-            done = _("The budget for fiscal year %(year)s has been changed.", year=fy)
+            notice = _("The budget for fiscal year %(year)s has been changed.", year=fy)
             target = url_for("units.plan", code=code) + f"#item-{item_id}"
         else:
             changed = True
             call = ("DELETE", f"/units/{code}/plan/items/{item_id}", {"reason": remove_form.reason.data.strip()})
-            done = _("“%(name)s” has been removed from the plan. It stays in the history.",
+            notice = _("“%(name)s” has been removed from the plan. It stays in the history.",
                      name=current["details"]["name"])
             target = url_for("units.plan", code=code)
         if not changed:
@@ -528,12 +505,12 @@ def item(person, code, item_id):
                             if_match=sent.version.data)
             except ApiError as error:
                 conflict = error.status == 412
-                refusal = _refused(error, sent)
+                refusal = refused(error, sent)
             else:
-                return _done(done, target)
+                return done(notice, target)
     version = state["state"]["version"]
     for form in (edit_form, budget_form, remove_form):
-        _keyed(form, version)
+        keyed(form, version)
     return render_template("units/item.html", code=code, plan=plan_, item=current, edit_form=edit_form,
                            budget_form=budget_form, remove_form=remove_form, refusal=refusal, conflict=conflict,
                            may_edit=_may_edit(person, code) and not current["removed"],
@@ -612,7 +589,7 @@ def report(person, code, fy, round_):
                 answer = api().write("PUT", f"/units/{code}/reports/{fy}/{round_}", person.token, body,
                                      idempotency_key=form.idempotency_key.data)
             except ApiError as error:
-                refusal = _refused(error)
+                refusal = refused(error)
                 _report_reasons(form, error, rows_sent)
             else:
                 session["recorded"] = f"{code}:{fy}:{round_}"
@@ -621,7 +598,7 @@ def report(person, code, fy, round_):
                         _("The correction has been recorded (amendment %(n)s).", n=amendment))
                 if (answer.body or {}).get("late"):
                     text += " " + _("It was recorded as late.")
-                return _done(text, url_for("units.report", code=code, fy=fy, round_=round_))
+                return done(text, url_for("units.report", code=code, fy=fy, round_=round_))
         else:
             refusal = _("Please correct the fields marked below.")
     else:
@@ -635,7 +612,7 @@ def report(person, code, fy, round_):
                 "budget_ordinance": money(old.get("budget_ordinance")), "spent": money(old.get("spent")),
                 **{k: old.get(k) or "" for k in REPORT_TEXTS}})
         form.note.data = (latest or {}).get("note") or ""
-    _keyed(form)
+    keyed(form)
     recorded = session.pop("recorded", None) == f"{code}:{fy}:{round_}" if request.method == "GET" else False
     rows = []
     by_id = {i["item_id"]: i for i in state["state"]["items"]}

@@ -193,6 +193,19 @@ class Browser:
             element.send_keys(value)
         return self
 
+    def choose(self, css: str, value: str):
+        """Select the option with ``value`` in the <select> at ``css``."""
+        from selenium.webdriver.support.ui import Select
+        Select(self.find(css)).select_by_value(value)
+        return self
+
+    def tick(self, css: str, on: bool = True):
+        """Make the checkbox at ``css`` ticked (or not)."""
+        box = self.find(css)
+        if box.is_selected() != on:
+            box.click()
+        return self
+
     def type(self, css: str, value: str):
         element = self.find(css)
         element.clear()
@@ -202,25 +215,36 @@ class Browser:
     def press(self, text: str, shot: str | None = None):
         """Click the button (or link) that reads ``text`` and wait for the page it leads to."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
-        from selenium.webdriver.support.ui import WebDriverWait
         for element in self.driver.find_elements(By.CSS_SELECTOR, "button, a.button, input[type=submit]"):
             if element.text.strip() == text and element.is_displayed():
                 old = self.find("html")
                 element.click()
-                WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+                self.wait_gone(old)
                 if shot:
                     self.shot(shot)
                 return self
         raise AssertionError(f"no button {text!r} on {self.path}")
 
+    def wait_gone(self, old) -> None:
+        """Wait until the page ``old`` (its <html> element) has been replaced by the next one."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def gone(_driver):
+            try:
+                old.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:        # Chromium may say the node left the document instead
+                return "does not belong to the document" in str(exc)
+        WebDriverWait(self.driver, 30).until(gone)
+
     def submit(self, css: str = "main form[method=post] button[type=submit]", shot: str | None = None):
         """Click a form's button and wait for the answer page to replace this one."""
-        from selenium.webdriver.support import expected_conditions
-        from selenium.webdriver.support.ui import WebDriverWait
         old = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+        self.wait_gone(old)
         if shot:
             self.shot(shot)
         return self

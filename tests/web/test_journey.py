@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta
 
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.support.ui import Select
 
 from conftest import PASSWORD
 from shared.fiscal import BANGKOK
@@ -19,14 +18,8 @@ FY, ROUND = 2569, 6
 REPORTS = ("ReportSubmitted", "ReportAmended")
 
 
-def choose(browser, css, value):
-    Select(browser.find(css)).select_by_value(value)
 
 
-def tick(browser, css, on=True):
-    box = browser.find(css)
-    if box.is_selected() != on:
-        box.click()
 
 
 def events(stack, types=REPORTS):
@@ -43,10 +36,10 @@ def national_rate(browser, stack) -> tuple[int, str]:
 def add_item(browser, name, dimension, sub_dimension, budgets):
     browser.go(f"/units/{CLERK}/plan/items/new")
     browser.type("#name", name)
-    choose(browser, "#dimension", str(dimension))
-    choose(browser, "#sub_dimension", sub_dimension)
+    browser.choose("#dimension", str(dimension))
+    browser.choose("#sub_dimension", sub_dimension)
     for n, year in enumerate(range(2569, 2571)):
-        tick(browser, f"#fiscal_years-{n}", str(year) in budgets)
+        browser.tick(f"#fiscal_years-{n}", str(year) in budgets)
         if str(year) in budgets:
             browser.type(f"#budget_{year}", budgets[str(year)])
     browser.shot(f"journey-04-item-{dimension}-{sub_dimension}")
@@ -102,19 +95,17 @@ def test_one_report_from_activation_to_verification(browser, stack):
     browser.go(f"/units/{CLERK}/reports/{FY}/{ROUND}", shot="journey-09-report-form")
     browser.width(375, 800).shot("journey-09-report-form-375", full=False)
     browser.width(1280)
-    choose(browser, "#entries-0-status", "completed")
+    browser.choose("#entries-0-status", "completed")
     browser.type("#entries-0-budget_planned", "50,000").type("#entries-0-spent", "48,250.75")
     browser.type("#entries-0-outputs", "อบรมบุคลากร 2 รุ่น รวม 120 คน")
-    choose(browser, "#entries-1-status", "in_progress")
+    browser.choose("#entries-1-status", "in_progress")
     browser.type("#entries-1-problems", "กิจกรรมบางส่วนต้องเลื่อนเพราะฝนตกหนัก")
-    choose(browser, "#entries-2-status", "not_feasible")
-    choose(browser, "#entries-2-reason", "other")
+    browser.choose("#entries-2-status", "not_feasible")
+    browser.choose("#entries-2-reason", "other")
     browser.type("#entries-2-reason_text", "รอประกาศระเบียบใหม่ของกรุงเทพมหานคร")
     page = browser.find("html")
     ActionChains(browser.driver).double_click(browser.find("form[data-draft] button[type=submit]")).perform()
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-    WebDriverWait(browser.driver, 30).until(expected_conditions.staleness_of(page))
+    browser.wait_gone(page)
     browser.shot("journey-10-report-recorded")
     time.sleep(1)                                      # a second request, had one been sent, would have landed
     assert [e["type"] for e in events(stack)] == ["ReportSubmitted"]
@@ -123,7 +114,7 @@ def test_one_report_from_activation_to_verification(browser, stack):
 
     # ... and amends it
     browser.go(f"/units/{CLERK}/reports/{FY}/{ROUND}")
-    choose(browser, "#entries-1-status", "completed")
+    browser.choose("#entries-1-status", "completed")
     browser.submit("form[data-draft] button[type=submit]")
     stack.projected(CLERK)
     browser.go(f"/units/{CLERK}/reports/{FY}/{ROUND}", shot="journey-11-report-amended")

@@ -75,18 +75,6 @@ def file_report(stack, code: str, fy: int, rnd: int, outputs: str) -> None:
     stack.projected(code)
 
 
-def submit(browser, css: str = "main form button[type=submit]", shot: str | None = None):
-    """Click a form's button and wait until the answer page has replaced this one."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-    old = browser.find("html")
-    browser.find(css).click()
-    WebDriverWait(browser.driver, 30).until(expected_conditions.staleness_of(old))
-    if shot:
-        browser.shot(shot)
-    return browser
-
-
 def set_value(browser, css: str, value: str):
     """Set an input's value (a datetime-local picker takes its value as the browser's locale shows it)."""
     browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find(css), value)
@@ -119,12 +107,12 @@ def test_supervisor_sees_units_and_filters(browser, stack, current):
     assert names[REVIEWED] in row.text and ("ส่งรายงานแล้ว" in row.text or "ส่งรายงานล่าช้า" in row.text)
     assert browser.find("#submitted-count").text == str(answer["submitted"])
     browser.fill("สถานะการรายงาน", state)
-    submit(browser, "form.picker button[type=submit]", shot="supervisor-filtered")
+    browser.submit("form.picker button[type=submit]", shot="supervisor-filtered")
     codes = row_codes(browser)
     assert REVIEWED in codes and len(codes) == answer["counts"][state]
     assert {tr.get_attribute("data-state") for tr in browser.all("table.units tbody tr[id^=unit-]")} == {state}
     browser.fill("สถานะการรายงาน", "locked" if answer["counts"]["locked"] else "overdue")
-    submit(browser, "form.picker button[type=submit]")
+    browser.submit("form.picker button[type=submit]")
     assert REVIEWED not in row_codes(browser)
 
 
@@ -147,13 +135,13 @@ def test_return_report_with_comment(browser, stack, current):
     assert "รายงานตามแผน" in browser.find("p.note").text
     assert len(browser.all("ul.history li")) >= 1
     browser.find("input[value=returned]").click()
-    submit(browser, shot="supervisor-review-refused")         # returning needs a comment: said in Thai, nothing sent
+    browser.submit("main form button[type=submit]", shot="supervisor-review-refused")         # returning needs a comment: said in Thai, nothing sent
     assert "กรุณาระบุสิ่งที่หน่วยงานต้องแก้ไข" in browser.text()
     assert round_of(stack, REVIEWED, fy, rnd)["state"] in ("submitted", "submitted_late")
     comment = "กรุณาระบุงบประมาณตามข้อบัญญัติให้ครบ"
     browser.find("input[value=returned]").click()
     browser.fill("ความเห็นถึงหน่วยงาน", comment)
-    submit(browser, shot="supervisor-after-review")
+    browser.submit("main form button[type=submit]", shot="supervisor-after-review")
     assert browser.path.startswith("/supervisor?") and "ส่งรายงานของ" in browser.find(".notice").text
     assert round_of(stack, REVIEWED, fy, rnd)["state"] == "returned"
     audit = stack.api("GET", "tracker", f"/units/{REVIEWED}/audit?type=ReportReviewed", SUPERVISOR)[1]
@@ -171,7 +159,7 @@ def test_hostile_review_comment_is_text(browser, stack, current):
     browser.go(f"/supervisor/units/{HOSTILE}/{fy}/{rnd}/review")
     browser.find("input[value=returned]").click()
     browser.fill("ความเห็นถึงหน่วยงาน", hostile)
-    submit(browser)
+    browser.submit("main form button[type=submit]")
     assert browser.no_dialog()
     browser.go(f"/supervisor/units/{HOSTILE}/{fy}/{rnd}/review", shot="supervisor-review-hostile")
     assert browser.no_dialog()
@@ -194,7 +182,7 @@ def test_remind_all_not_reported(browser, stack, current):
     message = browser.field("ข้อความถึงหน่วยงาน")
     assert "ยังไม่ได้รายงานผล" in message.get_attribute("value")
     browser.fill("ข้อความถึงหน่วยงาน", "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้")
-    submit(browser, "form.remind-all button[type=submit]", shot="supervisor-reminded")
+    browser.submit("form.remind-all button[type=submit]", shot="supervisor-reminded")
     assert f"{len(targets)} แห่ง" in browser.find(".notice").text
     for code in targets:
         sent = reminders(code)
@@ -214,11 +202,11 @@ def test_grant_exception(browser, stack, current):
     browser.go(f"/supervisor/units/{LATECOMER}/{fy}/{rnd}/exception", shot="supervisor-exception")
     until = (datetime.now(fiscal.BANGKOK) + timedelta(days=20)).replace(hour=16, minute=30, second=0, microsecond=0)
     set_value(browser, "#until", until.strftime("%Y-%m-%dT%H:%M"))
-    submit(browser, shot="supervisor-exception-refused")
+    browser.submit("main form button[type=submit]", shot="supervisor-exception-refused")
     assert "กรุณากรอกช่องนี้" in browser.find(".field.has-error").text
     assert browser.find("#until").get_attribute("value") == until.strftime("%Y-%m-%dT%H:%M")
     browser.fill("เหตุผลในการอนุญาตเป็นกรณีพิเศษ", "ระบบเครือข่ายของสำนักงานเขตขัดข้อง")
-    submit(browser, shot="supervisor-exception-granted")
+    browser.submit("main form button[type=submit]", shot="supervisor-exception-granted")
     assert "รายงานผลได้ถึง" in browser.find(".notice").text
     granted = [e for e in stack.events(LATECOMER) if e["type"] == "ReportingExceptionGranted"]
     assert granted and granted[-1]["payload"]["reason"] == "ระบบเครือข่ายของสำนักงานเขตขัดข้อง"
@@ -294,12 +282,12 @@ def test_nacc_sets_window(browser, stack, current):
     locks = due - timedelta(days=1)
     set_value(browser, "#due_at", due.strftime("%Y-%m-%dT%H:%M"))
     set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
-    submit(browser, "main form[method=post] button[type=submit]", shot="nacc-windows-refused")
+    browser.submit("main form[method=post] button[type=submit]", shot="nacc-windows-refused")
     assert "วันปิดรับรายงานต้องไม่ก่อนวันกำหนดส่ง" in browser.find(".field.has-error").text
     assert browser.find("#due_at").get_attribute("value") == due.strftime("%Y-%m-%dT%H:%M")
     locks = due + timedelta(days=14)
     set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
-    submit(browser, "main form[method=post] button[type=submit]", shot="nacc-windows-set")
+    browser.submit("main form[method=post] button[type=submit]", shot="nacc-windows-set")
     assert "เรียบร้อยแล้ว" in browser.find(".notice").text
     deadline = time.monotonic() + 30
     while True:

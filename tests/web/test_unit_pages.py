@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # real Bangkok district offices from shared/data/bma_units.csv that no other web test uses
 PLANNER, REPORTER, DRAFTER, HOSTILE = "3106100", "3106200", "3106300", "3106400"
@@ -43,23 +41,8 @@ def api_plan(stack, code, items=()):
     return ids
 
 
-def choose(browser, css, value):
-    Select(browser.find(css)).select_by_value(value)
 
 
-def tick(browser, css, on=True):
-    box = browser.find(css)
-    if box.is_selected() != on:
-        box.click()
-
-
-def submit(browser, form_css, shot=None):
-    """Click the form's button and wait for the next page (a click returns before the navigation ends)."""
-    page = browser.find("html")
-    browser.find(f"{form_css} button[type=submit]").click()
-    WebDriverWait(browser.driver, 30).until(staleness_of(page))
-    if shot:
-        browser.shot(shot)
 
 
 def types(stack, code):
@@ -70,15 +53,15 @@ def add_item(browser, code, name, dim, sub, budgets, shot=None):
     browser.go(f"/units/{code}/plan/items/new")
     assert browser.all("#name"), browser.text()
     browser.type("#name", name)
-    choose(browser, "#dimension", str(dim))
-    choose(browser, "#sub_dimension", sub)
+    browser.choose("#dimension", str(dim))
+    browser.choose("#sub_dimension", sub)
     for n, year in enumerate(range(2567, 2571)):
-        tick(browser, f"#fiscal_years-{n}", str(year) in budgets)
+        browser.tick(f"#fiscal_years-{n}", str(year) in budgets)
         if str(year) in budgets:
             browser.type(f"#budget_{year}", budgets[str(year)])
     if shot:
         browser.shot(shot)
-    submit(browser, "main form")
+    browser.submit("main form button[type=submit]")
 
 
 def unlabelled(browser) -> list:
@@ -106,7 +89,7 @@ def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
     assert "ยังไม่ได้จัดทำแผน" in browser.text()
     browser.type("#title", "แผนปฏิบัติการป้องกันการทุจริต ปีงบประมาณ พ.ศ. 2567-2570")
     browser.type("#first_fiscal_year", "2567").type("#last_fiscal_year", "2570")
-    submit(browser, "main form")
+    browser.submit("main form button[type=submit]")
     assert browser.path == f"/units/{code}/plan"
     assert "จัดทำแผนเรียบร้อยแล้ว" in browser.text()
 
@@ -124,18 +107,18 @@ def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
     browser.go(f"/units/{code}/plan/items/{ids[0]}", shot="unit-item-page")
     browser.type("#edit-name", "โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร")
     browser.type("#edit-reason", "ปรับชื่อให้ตรงตามคู่มือ")
-    submit(browser, "#edit-form")
+    browser.submit("#edit-form button[type=submit]")
     assert "แก้ไขรายการเรียบร้อยแล้ว" in browser.text()
     # raise the second item's FY 2569 budget
     browser.go(f"/units/{code}/plan/items/{ids[1]}")
-    choose(browser, "#budget-fiscal_year", "2569")
+    browser.choose("#budget-fiscal_year", "2569")
     browser.type("#budget-amount", "25,000").type("#budget-reason", "ได้รับจัดสรรงบประมาณเพิ่ม")
-    submit(browser, "#budget-form")
+    browser.submit("#budget-form button[type=submit]")
     assert "2569" in browser.find(".notice").text
     # remove the third
     browser.go(f"/units/{code}/plan/items/{ids[2]}")
     browser.type("#remove-reason", "โอนไปดำเนินการในแผนของสำนักงานเขต")
-    submit(browser, "#remove-form", shot="unit-plan-after-changes")
+    browser.submit("#remove-form button[type=submit]", shot="unit-plan-after-changes")
 
     text = browser.text()
     groups = [g.text for g in browser.all("tr.dim-row")]
@@ -195,7 +178,7 @@ def test_if_match_refuses_a_change_made_elsewhere(browser, stack):
                                 {"name": "ชื่อที่แท็บอื่นบันทึกไว้", "reason": "แก้ไขจากแท็บอื่น"})
     assert status == 201, body
     before = len(stack.events(code))
-    submit(browser, "#edit-form", shot="unit-item-412")
+    browser.submit("#edit-form button[type=submit]", shot="unit-item-412")
     assert "แผนถูกแก้ไขจากที่อื่น" in browser.find(".refusal").text
     assert browser.find("#edit-name").get_attribute("value") == "ชื่อที่แท็บนี้พิมพ์"
     assert "ชื่อที่แท็บอื่นบันทึกไว้" in browser.find("dl.item-facts").text
@@ -217,10 +200,10 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
     assert "เลยกำหนดส่ง" in card.text and "กรณียกเว้น" in card.text     # overdue, reopened by an exception
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-empty")
     assert browser.find("form[data-draft]").get_attribute("data-fresh") == "1"
-    choose(browser, "#entries-0-status", "completed")
+    browser.choose("#entries-0-status", "completed")
     browser.type("#entries-0-spent", "14,500.50").type("#entries-0-outputs", "ประชาสัมพันธ์ 12 ครั้ง")
-    choose(browser, "#entries-1-status", "not_feasible")
-    choose(browser, "#entries-1-reason", "insufficient_staff")
+    browser.choose("#entries-1-status", "not_feasible")
+    browser.choose("#entries-1-reason", "insufficient_staff")
     browser.type("#note", "รายงานรอบ 6 เดือน")
     # the same form (one Idempotency-Key) sent twice in the background, then by the button
     sent = browser.driver.execute_async_script("""
@@ -230,7 +213,7 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
                                                                  credentials: 'same-origin', redirect: 'manual'});
         send().then(a => send().then(b => done([a.type, b.type])));""")
     assert sent == ["opaqueredirect", "opaqueredirect"]
-    submit(browser, "form[data-draft]", shot="unit-report-recorded")
+    browser.submit("form[data-draft] button[type=submit]", shot="unit-report-recorded")
     assert "บันทึกรายงานเรียบร้อยแล้ว" in browser.find(".notice").text
     assert browser.find("form[data-draft]").get_attribute("data-recorded") == "1"
     reports = [e for e in stack.events(code) if e["type"] in REPORTS]
@@ -244,7 +227,7 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
     assert browser.find("#entries-0-spent").get_attribute("value") == "14,500.50"
     assert browser.find("#entries-0-outputs").get_attribute("value") == "ประชาสัมพันธ์ 12 ครั้ง"
     browser.type("#entries-0-spent", "15,000")
-    submit(browser, "form[data-draft]")
+    browser.submit("form[data-draft] button[type=submit]")
     assert "แก้ไขครั้งที่ 1" in browser.find(".notice").text
     stack.projected(code)
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-amended")
@@ -289,7 +272,7 @@ def test_hostile_text_is_shown_as_text(browser, stack):
     index = next(n for n, r in enumerate(rows) if "<script>alert(1)</script>" in r.text)
     browser.type(f"#entries-{index}-outputs", '"><img src=x onerror=alert(1)>')
     browser.type("#note", '"><img src=x onerror=alert(1)>')
-    submit(browser, "form[data-draft]", shot="unit-report-hostile")
+    browser.submit("form[data-draft] button[type=submit]", shot="unit-report-hostile")
     assert browser.no_dialog()
     assert browser.find(f"#entries-{index}-outputs").get_attribute("value") == '"><img src=x onerror=alert(1)>'
     assert not browser.all("main img[src=x]")
@@ -364,7 +347,7 @@ def test_plan_title_and_period_changed_with_a_reason(browser, stack):
     assert browser.find("#plan-form input[name=version]").get_attribute("value") == str(len(stack.events(code)))
     before = len(stack.events(code))
     browser.type("#title", "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571").type("#last_fiscal_year", "2571")
-    submit(browser, "#plan-form", shot="unit-plan-change-refused")
+    browser.submit("#plan-form button[type=submit]", shot="unit-plan-change-refused")
     field = browser.find("#reason").find_element("xpath", "./ancestor::div[contains(@class,'field')]")
     assert "has-error" in field.get_attribute("class") and "กรุณากรอกช่องนี้" in field.text
     assert browser.find("#title").get_attribute("value") == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571"
@@ -372,11 +355,11 @@ def test_plan_title_and_period_changed_with_a_reason(browser, stack):
     assert len(stack.events(code)) == before
     # a period without 2569 would leave the item out: the API's rule, said in Thai
     browser.type("#last_fiscal_year", "2568").type("#reason", "ย่นระยะเวลาของแผน")
-    submit(browser, "#plan-form", shot="unit-plan-change-rule")
+    browser.submit("#plan-form button[type=submit]", shot="unit-plan-change-rule")
     assert "มีรายการที่ดำเนินการในปีงบประมาณนอกช่วงใหม่" in browser.find(".refusal").text
     assert len(stack.events(code)) == before
     browser.type("#last_fiscal_year", "2571").type("#reason", "ขยายระยะเวลาตามแผนแม่บทฉบับใหม่")
-    submit(browser, "#plan-form", shot="unit-plan-changed")
+    browser.submit("#plan-form button[type=submit]", shot="unit-plan-changed")
     assert "เปลี่ยนชื่อและระยะเวลาของแผนเรียบร้อยแล้ว" in browser.find(".notice").text
     assert browser.find("h1").text == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571"
     assert "2567–2571" in browser.find("p.lead").text
