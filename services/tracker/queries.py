@@ -40,6 +40,8 @@ class Queries:
         log_version = self.models.redis.xlen(self.models.keys.events(unit))
         doc.update(log_version=log_version, lag=log_version - state.version, parked=self.models.parked(unit),
                    as_of=fiscal.bangkok_iso(now))
+        registered = self.registry().units.get(unit) or {}
+        doc.update({field: registered.get(field) for field in UNIT_FIELDS})     # who the unit is, for pages
         return doc
 
     def events(self, unit: str, *, until_version: int | None = None, until=None) -> list:

@@ -62,6 +62,7 @@ def test_status_shows_plan_and_rounds(world):
     """The unit sees its plan summary and each round's state, dates and completeness."""
     status = world["reader"].get(f"{BASE}/units/3100100/status", headers=unit_headers("3100100")).json
     assert status["plan"]["budget_by_year"]["2564"] == "10000.00" and status["plan"]["items"] == 1
+    assert (status["name_th"], status["province"]) == ("หน่วยงานทดสอบ 3100100", "กรุงเทพมหานคร")
     r6 = next(r for r in status["rounds"] if (r["fiscal_year"], r["round"]) == (2564, 6))
     assert r6["state"] == "submitted" and r6["complete"] is True and r6["implementation_rate"] == "1.0000"
     assert r6["due_at"] == "2021-04-30T23:59:59+07:00" and r6["locks_at"] == "2021-05-15T23:59:59+07:00"
