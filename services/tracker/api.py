@@ -63,6 +63,9 @@ class StatusAnswer(Schema):
     rounds = fields.List(fields.Dict())
     parked = fields.Dict(allow_none=True)
     as_of = fields.String()
+    name_th = fields.String(allow_none=True, metadata={"description": "the unit's Thai name (registry)"})
+    province = fields.String(allow_none=True)
+    kind = fields.String(allow_none=True)
 
 
 class AuditAnswer(Schema):
