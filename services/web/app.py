@@ -119,7 +119,7 @@ def _filters(app: Flask) -> None:
     app.add_template_filter(lambda v: formatting.thai_date(v, time=True), "thai_datetime")
     app.add_template_filter(formatting.money, "money")
     app.add_template_filter(lambda v: formatting.time_left(v, app.extensions["ncc_web"]["clock"]()), "time_left")
-    app.add_template_filter(lambda v: "" if v is None else f"{float(v) * 100:.1f} %", "percent")
+    app.add_template_filter(formatting.percent, "percent")
 
 
 def _errors(app: Flask) -> None:

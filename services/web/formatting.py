@@ -104,12 +104,20 @@ def time_left(value, now: datetime) -> str:
     seconds = abs(seconds)
     days, hours = int(seconds // 86400), int(seconds // 3600)
     if days >= 1:
-        amount = ngettext("%(num)d day", "%(num)d days", days)
+        amount = ngettext("%(num)s day", "%(num)s days", days, num=f"{days:,}")
     elif hours >= 1:
-        amount = ngettext("%(num)d hour", "%(num)d hours", hours)
+        amount = ngettext("%(num)s hour", "%(num)s hours", hours, num=f"{hours:,}")
     else:
         amount = gettext("less than an hour")
     return gettext("%(amount)s left", amount=amount) if ahead else gettext("%(amount)s ago", amount=amount)
+
+
+def percent(rate) -> str:
+    """A rate (0.25 or "0.2500") as Thai official writing has it, ``ร้อยละ 25.0``; English pages ``25.0 %``."""
+    if rate in (None, ""):
+        return ""
+    value = f"{float(rate) * 100:.1f}"
+    return f"ร้อยละ {value}" if _language() == "th" else f"{value} %"
 
 
 def be_year(ce_year: int) -> int:

@@ -3,9 +3,17 @@ and an API refusal put next to the fields it concerns."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
+from babel.dates import get_month_names
 from flask import redirect, session
+from flask_babel import get_locale, gettext
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
+from wtforms.fields import Field
+from wtforms.utils import unset_value
+
+from shared.fiscal import BANGKOK, BE_OFFSET
 
 from .auth import apply_reasons
 from .errors import ApiError
@@ -45,3 +53,101 @@ def refused(error: ApiError, form: FlaskForm | None = None, names: dict | None =
         if error.status == 412 and hasattr(form, "version"):
             form.version.data = str(error.body.get("current_version") or form.version.data)
     return explain(error)
+
+
+# ---- dates as Thai people write them ------------------------------------------------------------------------
+
+PARTS = ("day", "month", "year", "time")
+
+
+class ThaiDateWidget:
+    """Day, Thai month, Buddhist Era year (and a 24-hour time): no picker showing Common Era years or AM/PM."""
+
+    def __call__(self, field, **kwargs):
+        raw = field.raw_parts()
+        language = get_locale().language if get_locale() else "th"
+        months = get_month_names("wide", locale=language)
+        described = kwargs.get("aria-describedby") or kwargs.get("aria_describedby")
+        extra = f' aria-describedby="{escape(described)}"' if described else ""
+        invalid = ' aria-invalid="true"' if field.errors else ""
+
+        def select(part, label, options):
+            rows = [f'<option value=""{" selected" if not raw[part] else ""}>–</option>'] + [
+                f'<option value="{value}"{" selected" if raw[part] == str(value) else ""}>{escape(text)}</option>'
+                for value, text in options]
+            return (f'<span class="part"><label for="{field.id}-{part}">{escape(label)}</label>'
+                    f'<select id="{field.id}-{part}" name="{field.name}-{part}"{extra}{invalid}>{"".join(rows)}'
+                    f'</select></span>')
+
+        def text(part, label, size, placeholder):
+            return (f'<span class="part"><label for="{field.id}-{part}">{escape(label)}</label>'
+                    f'<input type="text" inputmode="numeric" id="{field.id}-{part}" name="{field.name}-{part}" '
+                    f'value="{escape(raw[part])}" size="{size}" maxlength="{size + 1}" '
+                    f'placeholder="{escape(placeholder)}"{extra}{invalid}></span>')
+
+        html = [f'<span class="thai-date" id="{field.id}" role="group">',
+                select("day", gettext("Day"), [(d, d) for d in range(1, 32)]),
+                select("month", gettext("Month"), [(m, months[m]) for m in range(1, 13)]),
+                text("year", gettext("Year (BE)"), 4, "2569")]
+        if field.with_time:
+            html.append(text("time", gettext("Time (24-hour)"), 5, field.default_time))
+        html.append("</span>")
+        return Markup("".join(html))
+
+
+class ThaiDateTimeField(Field):
+    """A date and time as Thai people write it: day, Thai month, Buddhist Era year, 24-hour time
+    (``default_time`` when left empty); ``data`` is an aware Bangkok datetime, or None."""
+
+    widget = ThaiDateWidget()
+
+    def __init__(self, label=None, validators=None, with_time=True, default_time="23:59", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.with_time = with_time
+        self.default_time = default_time
+        self._raw = None
+
+    def raw_parts(self) -> dict:
+        if self._raw is not None:
+            return self._raw
+        if isinstance(self.data, datetime):
+            local = self.data.astimezone(BANGKOK)
+            return {"day": str(local.day), "month": str(local.month), "year": str(local.year + BE_OFFSET),
+                    "time": local.strftime("%H:%M")}
+        return dict.fromkeys(PARTS, "")
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.process_errors = []
+        if data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.object_data = self.data = data
+        if formdata is None or not any(f"{self.name}-{part}" in formdata for part in PARTS):
+            return
+        self._raw = {part: (formdata.get(f"{self.name}-{part}") or "").strip()[:10] for part in PARTS}
+        self.data = None
+        if not any(self._raw[part] for part in ("day", "month", "year")):
+            return
+        try:
+            self.data = self.parse(self._raw)
+        except ValueError as exc:
+            self.process_errors.append(str(exc))
+
+    def parse(self, raw: dict) -> datetime:
+        """The instant the four parts name, or ValueError saying (in the page's language) what is wrong."""
+        digits = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+        day, month, year = (raw[p].translate(digits) for p in ("day", "month", "year"))
+        if not (day.isdigit() and month.isdigit() and year.isdigit()):
+            raise ValueError(gettext("Give the day, the month and the year."))
+        year_be = int(year)
+        if not 2400 <= year_be <= 2800:
+            raise ValueError(gettext("Give the year in the Buddhist Era, e.g. 2569."))
+        clock = (raw["time"].translate(digits).replace(".", ":") or self.default_time) if self.with_time \
+            else "00:00"
+        try:
+            hours, minutes = (int(x) for x in clock.split(":"))
+            return datetime(year_be - BE_OFFSET, int(month), int(day), hours, minutes, tzinfo=BANGKOK)
+        except ValueError:
+            raise ValueError(gettext("There is no such date or time; the time is written 16:30.")) from None
+
+    def _value(self):
+        return ""

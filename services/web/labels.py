@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 STATES = {
     "not_open": _l("Not open yet"), "open": _l("Open"), "submitted": _l("Submitted"),
     "submitted_late": _l("Submitted late"), "overdue": _l("Overdue"), "returned": _l("Returned for correction"),
-    "accepted": _l("Accepted"), "locked": _l("Locked"),
+    "accepted": _l("Accepted"), "locked": _l("Not reported (closed)"),
 }
 KINDS = {"project": _l("Project"), "activity": _l("Activity"), "measure": _l("Measure"),
          "guideline": _l("Guideline")}

@@ -81,7 +81,7 @@ def test_one_report_from_activation_to_verification(browser, stack):
 
     # the 6-month round of FY 2569 is locked by now: the home page says so, the supervisor reopens it
     browser.go(f"/units/{CLERK}", shot="journey-06-home-locked")
-    assert "ปิดรับรายงานแล้ว" in browser.find(f"#round-{FY}-{ROUND}").text
+    assert "ไม่ได้ส่งรายงาน (ปิดรับแล้ว)" in browser.find(f"#round-{FY}-{ROUND}").text
     browser.sign_out().sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go(f"/supervisor/units/{CLERK}/{FY}/{ROUND}/exception", shot="journey-07-exception-form")
     until = (datetime.now(BANGKOK) + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
