@@ -104,9 +104,9 @@ def time_left(value, now: datetime) -> str:
     seconds = abs(seconds)
     days, hours = int(seconds // 86400), int(seconds // 3600)
     if days >= 1:
-        amount = ngettext("%(num)s day", "%(num)s days", days, num=f"{days:,}")
+        amount = ngettext("%(count)s day", "%(count)s days", days, count=f"{days:,}")
     elif hours >= 1:
-        amount = ngettext("%(num)s hour", "%(num)s hours", hours, num=f"{hours:,}")
+        amount = ngettext("%(count)s hour", "%(count)s hours", hours, count=f"{hours:,}")
     else:
         amount = gettext("less than an hour")
     return gettext("%(amount)s left", amount=amount) if ahead else gettext("%(amount)s ago", amount=amount)
