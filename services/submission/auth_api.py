@@ -51,6 +51,7 @@ class TokenAnswer(Schema):
     token_type = fields.String()
     expires_in = fields.Integer()
     role = fields.String()
+    name = fields.String(allow_none=True, metadata={"description": "the account's display name (a unit's Thai name)"})
 
 
 class ActivatedAnswer(Schema):
@@ -126,7 +127,7 @@ def token(body):
     ext["throttle"].succeeded(username)
     security_event(username, "SignInSucceeded")
     return {"access_token": ext["tokens"].issue(username, account["role"], int(account["epoch"])),
-            "token_type": "Bearer", "expires_in": ext["tokens"].ttl, "role": account["role"]}
+            "token_type": "Bearer", "expires_in": ext["tokens"].ttl, "role": account["role"], "name": _name(username)}
 
 
 def signed_in(view):

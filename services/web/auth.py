@@ -32,6 +32,7 @@ class Person:
     role: str
     token: str
     expires: str
+    name: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -58,7 +59,7 @@ def me() -> Person | None:
     """The signed-in person, or None (an expired session is ended here, with a notice for the sign-in page)."""
     if "token" not in session:
         return None
-    person = Person(session["username"], session["role"], session["token"], session["expires"])
+    person = Person(session["username"], session["role"], session["token"], session["expires"], session.get("name"))
     if parse_instant(person.expires) <= now():
         session.clear()
         session["notice"] = gettext("Your session has ended. Please sign in again.")
@@ -130,6 +131,7 @@ def _start(username: str, answer: dict):
     session["username"] = username
     session["role"] = answer["role"]
     session["expires"] = (now() + timedelta(seconds=int(answer["expires_in"]))).isoformat()
+    session["name"] = answer.get("name")
 
 
 @bp.route("/signin", methods=["GET", "POST"])

@@ -62,6 +62,7 @@ def test_activation_then_sign_in(env):
     assert again.status_code == 401 and "already used" in again.json["message"]
     token = sign_in(env, "3100100").json
     assert token["token_type"] == "Bearer" and token["role"] == "unit" and token["expires_in"] == 8 * 3600
+    assert "name" in token                                 # the account's display name (none given here)
     status = env["reader"].get(f"{BASE}/units/3100100/status",
                                headers={"Authorization": f"Bearer {token['access_token']}"})
     assert status.status_code == 200

@@ -92,6 +92,7 @@ def test_password_change_and_sign_out(browser, stack):
     assert status == 401
     browser.sign_in("3101400", new)
     assert browser.path == "/units/3101400"
+    assert browser.find(".person").text.startswith("สำนักเทศกิจ (3101400)")     # the account's name from sign-in
 
 
 def test_language_switch(browser, stack):
