@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
 
 from shared.events import canonical
 from shared.fiscal import BE_OFFSET, bangkok_iso, parse_instant
 
 from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
-from .formatting import from_local_input, local_input, money
+from .formatting import from_local_input, money
+from .forms import ThaiDateTimeField
 
 bp = Blueprint("auditor", __name__)
 
@@ -22,8 +24,30 @@ EVENT_TYPES = {
     "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Item budget changed"),
     "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
     "ReportAmended": _l("Report amended"), "ReportReviewed": _l("Report reviewed"),
-    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting exception granted"),
+    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting time extended as a special case"),
 }
+
+# the 77 provinces as the directory spells them (กรุงเทพมหานคร first), for the search's list
+PROVINCES = (
+    "กรุงเทพมหานคร", "กระบี่", "กาญจนบุรี", "กาฬสินธุ์", "กำแพงเพชร", "ขอนแก่น", "จันทบุรี", "ฉะเชิงเทรา", "ชลบุรี",
+    "ชัยนาท", "ชัยภูมิ", "ชุมพร", "เชียงราย", "เชียงใหม่", "ตรัง", "ตราด", "ตาก", "นครนายก", "นครปฐม", "นครพนม",
+    "นครราชสีมา", "นครศรีธรรมราช", "นครสวรรค์", "นนทบุรี", "นราธิวาส", "น่าน", "บึงกาฬ", "บุรีรัมย์", "ปทุมธานี",
+    "ประจวบคีรีขันธ์", "ปราจีนบุรี", "ปัตตานี", "พระนครศรีอยุธยา", "พะเยา", "พังงา", "พัทลุง", "พิจิตร", "พิษณุโลก",
+    "เพชรบุรี", "เพชรบูรณ์", "แพร่", "ภูเก็ต", "มหาสารคาม", "มุกดาหาร", "แม่ฮ่องสอน", "ยโสธร", "ยะลา", "ร้อยเอ็ด",
+    "ระนอง", "ระยอง", "ราชบุรี", "ลพบุรี", "ลำปาง", "ลำพูน", "เลย", "ศรีสะเกษ", "สกลนคร", "สงขลา", "สตูล",
+    "สมุทรปราการ", "สมุทรสงคราม", "สมุทรสาคร", "สระแก้ว", "สระบุรี", "สิงห์บุรี", "สุโขทัย", "สุพรรณบุรี",
+    "สุราษฎร์ธานี", "สุรินทร์", "หนองคาย", "หนองบัวลำภู", "อ่างทอง", "อำนาจเจริญ", "อุดรธานี", "อุตรดิตถ์",
+    "อุทัยธานี", "อุบลราชธานี",
+)
+
+
+class MomentForm(FlaskForm):
+    """The instant to show the state at (a GET form: nothing is written)."""
+
+    class Meta:
+        csrf = False
+
+    as_of = ThaiDateTimeField(_l("Date and time (Bangkok)"))
 
 ITEM_FIELDS = {
     "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
@@ -135,10 +159,17 @@ def find(person):
     searched = bool(q or province or kind)
     next_url = (url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
                         cursor=page["next_cursor"]) if page.get("next_cursor") else None)
+    number = request.args.get("page", "")
+    number = int(number) if number.isdigit() and 1 <= int(number) <= 10000 and cursor else 1
+    if next_url:
+        next_url = url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
+                           cursor=page["next_cursor"], page=number + 1)
+    provinces = list(PROVINCES) + sorted({u.get("province") for u in page["units"] if u.get("province")}
+                                         - set(PROVINCES) | ({province} - set(PROVINCES) - {""}))
     return render_template("auditor/find.html", q=q, province=province, kind=kind, units=page["units"],
                            searched=searched, next_url=next_url, first_url=url_for(
                                "auditor.find", q=q or None, province=province or None, kind=kind or None)
-                           if cursor else None)
+                           if cursor else None, page_number=number, page_size=PAGE_SIZE, provinces=provinces)
 
 
 @bp.get("/audit/units/<code>")
@@ -162,14 +193,19 @@ def state(person, code):
     """The plan and reports as they stood at a version or at an instant (Bangkok time), or now."""
     unit = _unit(person, code)
     version_text = request.args.get("version", "").strip()
-    as_of_text = request.args.get("as_of", "").strip()
+    as_of_text = request.args.get("as_of", "").strip()      # an ISO instant in a link (the form sends parts)
+    moment = MomentForm(formdata=request.args)
     refusal, version, as_of = None, None, None
+    if moment.as_of.process_errors:
+        refusal = " ".join(moment.as_of.process_errors)
+    elif moment.as_of.data is not None:
+        as_of = moment.as_of.data
     if version_text:
         if version_text.isdigit() and len(version_text) < 16:
             version = int(version_text)
         else:
             refusal = _("The version is a whole number: 1 is the first event.")
-    if as_of_text:
+    if as_of_text and as_of is None and refusal is None:
         as_of = from_local_input(as_of_text)
         if as_of is None:
             try:
@@ -177,8 +213,10 @@ def state(person, code):
             except ValueError:
                 refusal = _("Choose a date and a time in the field.")
         if as_of is not None and as_of.year >= BE_OFFSET + 1900:
-            # a Buddhist Era year typed into the browser's (Common Era) calendar: 2569 means 2026
+            # a Buddhist Era year in a typed link: 2569 means 2026
             as_of = as_of.replace(year=as_of.year - BE_OFFSET)
+        if as_of is not None:
+            moment.as_of.data = as_of
     if version is not None and as_of is not None:
         refusal, as_of = _("Give a version or a date and time, not both."), None
     params = {}
@@ -193,8 +231,7 @@ def state(person, code):
     item_names = {i["item_id"]: i["details"].get("name", i["item_id"]) for i in held.get("items") or []}
     return render_template("auditor/state.html", unit=unit, answer=answer, held=held, reports=reports,
                            item_names=item_names, refusal=refusal, tab="state",
-                           version_text=version_text, as_of_value=local_input(as_of) if as_of else as_of_text,
-                           asked_version=version, asked_as_of=as_of)
+                           version_text=version_text, moment=moment, asked_version=version, asked_as_of=as_of)
 
 
 @bp.get("/audit/units/<code>/verify")

@@ -5,16 +5,18 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Optional, ValidationError
+import time
+
+from wtforms import HiddenField, SelectField
+from wtforms.validators import Optional, StopValidation, ValidationError
 
 from shared import fiscal
 
 from . import charts, labels
 from .auth import api, now, signed_in
 from .errors import ApiError
-from .formatting import from_local_input, local_input, thai_date
-from .forms import new_key, refused
+from .formatting import thai_date
+from .forms import ThaiDateTimeField, new_key, refused
 from .supervision import RoundForm, requested_round, send_export, unit_kind_name
 
 bp = Blueprint("nacc", __name__)
@@ -61,8 +63,14 @@ def compliance(person):
         if select.data not in dict(select.choices):
             select.data = ""
     state, province, kind = picker.state.data or "", picker.province.data or "", picker.kind.data or ""
-    rows = [r for r in data["rows"] if (not state or r["state"] == state)
-            and (not province or r.get("province") == province) and (not kind or r.get("kind") == kind)]
+    # province and kind narrow the figures and the charts as well as the table; the state only the table
+    chosen = [r for r in data["rows"] if (not province or r.get("province") == province)
+              and (not kind or r.get("kind") == kind)]
+    figures = charts.figures(data, chosen) if (province or kind) else data
+    rows = [r for r in chosen if not state or r["state"] == state]
+    if province or kind:
+        provinces = charts.groups(chosen, "province")
+        kinds = charts.groups(chosen, "kind", unit_kind_name)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     try:
         page = min(max(1, int(request.args.get("page", "1"))), pages)
@@ -73,9 +81,10 @@ def compliance(person):
     return render_template(
         "nacc/compliance.html", data=data, picker=picker, rows=rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE],
         matching=len(rows), page=page, pages=pages, query=query, state=state, page_size=PAGE_SIZE,
-        provinces=provinces, kinds=kinds, notice=session.pop("notice", None),
-        by_state=charts.units_by_state(data["counts"]),
-        rates_fig=charts.rates(data["reporting_rate"], data["on_time_rate"]),
+        provinces=provinces, kinds=kinds, notice=session.pop("notice", None), figures=figures,
+        scope=", ".join(part for part in (province, unit_kind_name(kind) if kind else "") if part),
+        by_state=charts.units_by_state(figures["counts"]),
+        rates_fig=charts.rates(figures["reporting_rate"], figures["on_time_rate"]),
         by_province=charts.submitted_by_group(provinces, _("Submitted by province")),
         by_kind=charts.submitted_by_group(kinds, _("Submitted by kind of unit")))
 
@@ -87,25 +96,26 @@ def export(person, fy, round_, fmt):
     return send_export(person, fy, round_, fmt)
 
 
+WINDOW_FIELDS = ("opens_at", "due_at", "locks_at")
+
+
 class WindowForm(FlaskForm):
-    opens_at = StringField(_l("Reporting opens"), render_kw={"type": "datetime-local"},
-                           validators=[DataRequired(_l("This field is required."))])
-    due_at = StringField(_l("Due (reports after this are late)"), render_kw={"type": "datetime-local"},
-                         validators=[DataRequired(_l("This field is required."))])
-    locks_at = StringField(_l("Locks (no report accepted after this without an exception)"),
-                           render_kw={"type": "datetime-local"},
-                           validators=[DataRequired(_l("This field is required."))])
+    opens_at = ThaiDateTimeField(_l("Reporting opens"), default_time="00:00")
+    due_at = ThaiDateTimeField(_l("Due (reports after this are late)"))
+    locks_at = ThaiDateTimeField(_l("Locks (no report accepted after this without an extension)"))
     idempotency_key = HiddenField(default=new_key)
 
     def _instant(self, field):
-        if field.data and from_local_input(field.data) is None:
-            raise ValidationError(_("Give a date and time."))
+        if field.process_errors:            # the parts do not make a date: the field already says why
+            raise StopValidation()
+        if field.data is None:
+            raise ValidationError(_("This field is required."))
 
     validate_opens_at = validate_due_at = _instant
 
     def validate_locks_at(self, field):
         self._instant(field)
-        opens, due, locks = (from_local_input(f.data) for f in (self.opens_at, self.due_at, self.locks_at))
+        opens, due, locks = (f.data for f in (self.opens_at, self.due_at, self.locks_at))
         if due and locks and locks < due:
             raise ValidationError(_("The round cannot lock before the due date."))
         if opens and due and due <= opens:
@@ -123,13 +133,20 @@ def windows(person):
     picker = RoundForm(formdata=MultiDict(request.args)).setup(fy, round_)
     data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
     form = WindowForm()
-    refusal = None
+    refusal, updating = None, False
+    written = session.get("window_written")
+    if written and (written.get("fiscal_year"), written.get("round")) != (fy, round_):
+        written = None
     if request.method == "GET":
-        form.opens_at.data, form.due_at.data, form.locks_at.data = (
-            local_input(data["opens_at"]), local_input(data["due_at"]), local_input(data["locks_at"]))
+        if written:             # just set: read again until the tracker has projected the write
+            data = _read_until(person, fy, round_, written["window"], data)
+            session.pop("window_written", None)
+            updating = not _shows(data, written["window"])
+        shown = written["window"] if updating else data
+        for name in WINDOW_FIELDS:
+            getattr(form, name).data = fiscal.parse_instant(shown[name])
     elif form.validate_on_submit():
-        body = {name: from_local_input(getattr(form, name).data).isoformat()
-                for name in ("opens_at", "due_at", "locks_at")}
+        body = {name: getattr(form, name).data.isoformat() for name in WINDOW_FIELDS}
         try:
             api().write("PUT", f"/windows/{fy}/{round_}", person.token, body,
                         idempotency_key=form.idempotency_key.data)
@@ -140,6 +157,22 @@ def windows(person):
                                   "%(due)s, locks %(locks)s.", round=labels.name(labels.ROUNDS, round_), year=fy,
                                   due=thai_date(body["due_at"], time=True),
                                   locks=thai_date(body["locks_at"], time=True))
+            session["window_written"] = {"fiscal_year": fy, "round": round_, "window": body}
             return redirect(url_for(".windows", fiscal_year=fy, round=round_))
     return render_template("nacc/windows.html", data=data, form=form, picker=picker, refusal=refusal,
-                           notice=session.pop("notice", None))
+                           notice=session.pop("notice", None), updating=updating,
+                           current=current_round())
+
+
+def _shows(data: dict, window: dict) -> bool:
+    """The compliance answer carries the window just written."""
+    return all(fiscal.parse_instant(data[name]) == fiscal.parse_instant(window[name]) for name in WINDOW_FIELDS)
+
+
+def _read_until(person, fy: int, round_: int, window: dict, data: dict, seconds: float = 4.0) -> dict:
+    """The round's compliance answer, read again (briefly) until it reflects the window just written."""
+    deadline = time.monotonic() + seconds
+    while not _shows(data, window) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+    return data

@@ -12,17 +12,16 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from shared import fiscal
 
 from . import charts, labels
 from .auth import api, apply_reasons, now, signed_in
-from .forms import new_key, refused
+from .forms import ThaiDateTimeField, new_key, refused
 from .errors import ApiError
 from .explain import message as explain
-from .formatting import from_local_input, local_input
 
 bp = Blueprint("supervision", __name__)
 
@@ -93,6 +92,9 @@ def requested_round() -> tuple[int | None, int | None]:
 class ReminderForm(FlaskForm):
     message = TextAreaField(_l("Message to the units"), validators=[
         DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
+    # sent instead of ``message`` to the units that have no plan for the year (shown only when there are some)
+    message_no_plan = TextAreaField(_l("Message to the units with no plan for this fiscal year"), validators=[
+        Optional(), Length(max=5000, message=_l("This text is too long."))])
     fiscal_year = HiddenField()
     round = HiddenField()
     idempotency_key = HiddenField(default=new_key)
@@ -113,30 +115,76 @@ class ReviewForm(FlaskForm):
 
 
 class ExceptionForm(FlaskForm):
-    until = StringField(_l("Reports accepted until (Bangkok time)"), render_kw={"type": "datetime-local"},
-                        validators=[DataRequired(_l("This field is required."))])
+    until = ThaiDateTimeField(_l("Reports accepted until (Bangkok time)"))
     reason = TextAreaField(_l("Reason for the exception"), validators=[
         DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
     idempotency_key = HiddenField(default=new_key)
 
     def validate_until(self, field):
-        from wtforms.validators import ValidationError
-        until = from_local_input(field.data)
-        if until is None:
-            raise ValidationError(_("Give a date and time."))
-        if until <= now():
-            raise ValidationError(_("The exception must end in the future."))
+        from wtforms.validators import StopValidation, ValidationError
+        if field.process_errors:            # the parts do not make a date: the field already says why
+            raise StopValidation()
+        if field.data is None:
+            raise ValidationError(_("This field is required."))
+        if field.data <= now():
+            raise ValidationError(_("The extension must end in the future."))
 
 
-def default_message(fy: int, round_: int, due_at=None) -> str:
-    """The reminder the supervisor starts from (editable)."""
+def default_message(fy: int, round_: int, due_at=None, *, locked: bool = False, has_plan: bool = True,
+                    locks_at=None, supervisor: str | None = None) -> str:
+    """The reminder the supervisor starts from (editable): report soon (with the due date) while the round is
+    open; once it is locked, that it is closed and the unit may ask for an extension of the reporting time; a unit
+    with no plan for the year is asked to declare it first."""
     from .formatting import thai_date
-    text = _("Your unit has not yet reported on the %(round)s of fiscal year %(year)s of its anti-corruption "
-             "action plan. Please submit the report in the system as soon as possible.",
-             round=labels.name(labels.ROUNDS, round_), year=fy)
+    round_name, when = labels.name(labels.ROUNDS, round_), thai_date(locks_at) if locks_at else ""
+    if locked:
+        text = _("The %(round)s of fiscal year %(year)s is closed (since %(date)s) and your unit has not reported.",
+                 round=round_name, year=fy, date=when) if when else \
+            _("The %(round)s of fiscal year %(year)s is closed and your unit has not reported.",
+              round=round_name, year=fy)
+        text += " " + (_("If your unit still needs to report, ask %(supervisor)s to extend the reporting time as "
+                         "a special case.", supervisor=supervisor) if supervisor else
+                       _("If your unit still needs to report, ask your supervisory unit to extend the reporting "
+                         "time as a special case."))
+        if not has_plan:
+            text += " " + _("Your unit must also declare its plan covering fiscal year %(year)s in the system "
+                            "first.", year=fy)
+        return text
+    if not has_plan:
+        text = _("Your unit has not yet declared its anti-corruption action plan covering fiscal year %(year)s. "
+                 "Please declare the plan and its items in the system first, then report on the %(round)s.",
+                 round=round_name, year=fy)
+    else:
+        text = _("Your unit has not yet reported on the %(round)s of fiscal year %(year)s of its anti-corruption "
+                 "action plan. Please submit the report in the system as soon as possible.",
+                 round=round_name, year=fy)
     if due_at:
         text += " " + _("The due date is %(date)s.", date=thai_date(due_at))
     return text
+
+
+def round_locked(data: dict) -> bool:
+    """The round no longer accepts reports (its locking time has passed)."""
+    locks = data.get("locks_at")
+    return bool(locks) and fiscal.parse_instant(locks) <= now()
+
+
+def row_message(data: dict, row: dict, supervisor: str | None) -> str:
+    """The default reminder for one unit of the round: by the round's state and whether it has a plan."""
+    return default_message(data["fiscal_year"], data["round"], data.get("due_at"),
+                           locked=row.get("state") == "locked" or round_locked(data),
+                           has_plan=row.get("has_plan", True), locks_at=data.get("locks_at"),
+                           supervisor=supervisor)
+
+
+def who(actor: dict | None, row: dict | None = None, person=None) -> str:
+    """An author as a person reads it: the unit's name, the signed-in person's own name, else the login."""
+    username = (actor or {}).get("username") or ""
+    if row and username == row.get("unit") and row.get("name_th"):
+        return row["name_th"]
+    if person is not None and username == person.username and getattr(person, "name", None):
+        return person.name
+    return (actor or {}).get("name") or username
 
 
 # ---- pages ----------------------------------------------------------------------------------------------
@@ -161,13 +209,21 @@ def _page(person, fy, round_, args, remind_form: ReminderForm | None = None, ref
     state = picker.state.data or ""
     rows = [r for r in data["rows"] if not state or r["state"] == state]
     not_reported = [r for r in data["rows"] if r["state"] in NOT_REPORTED]
+    no_plan = [r for r in not_reported if not r.get("has_plan", True)]
     queue = [r for r in data["rows"] if r["state"] in TO_REVIEW]
     if remind_form is None:
-        remind_form = ReminderForm(formdata=None, fiscal_year=fy, round=round_,
-                                   message=default_message(fy, round_, data.get("due_at")))
+        locked = round_locked(data)
+        remind_form = ReminderForm(
+            formdata=None, fiscal_year=fy, round=round_,
+            message=default_message(fy, round_, data.get("due_at"), locked=locked, locks_at=data.get("locks_at"),
+                                    has_plan=not no_plan or len(no_plan) < len(not_reported),
+                                    supervisor=person.name),
+            message_no_plan=default_message(fy, round_, data.get("due_at"), locked=locked, has_plan=False,
+                                            locks_at=data.get("locks_at"), supervisor=person.name))
     return render_template(
         "supervision/overview.html", data=data, rows=rows, picker=picker, state=state, queue=queue,
-        not_reported=not_reported, remind_form=remind_form, notice=session.pop("notice", None),
+        not_reported=not_reported, no_plan=no_plan, with_plan=[r for r in not_reported if r not in no_plan],
+        remind_form=remind_form, notice=session.pop("notice", None),
         refusal=refusal or session.pop("refusal", None),
         by_state=charts.units_by_state(data["counts"]),
         rates_fig=charts.rates(data["reporting_rate"], data["on_time_rate"]))
@@ -189,12 +245,16 @@ def remind_all(person):
     if not form.validate_on_submit():
         return _page(person, fy, round_, {}, remind_form=form)
     data = _overview(person, fy, round_)
-    targets = [r["unit"] for r in data["rows"] if r["state"] in NOT_REPORTED]
+    targets = [r for r in data["rows"] if r["state"] in NOT_REPORTED]
     sent, failures = [], []
-    for code in targets:
+    for row in targets:
+        code = row["unit"]
+        message = form.message.data
+        if not row.get("has_plan", True) and (form.message_no_plan.data or "").strip():
+            message = form.message_no_plan.data
         try:
             api().write("POST", f"/units/{code}/reminders", person.token,
-                        {"fiscal_year": fy, "round": round_, "message": form.message.data},
+                        {"fiscal_year": fy, "round": round_, "message": message},
                         idempotency_key=f"{form.idempotency_key.data}-{code}")
         except ApiError as error:
             if error.status == 422 and not sent:        # the message itself is refused: show it at the field
@@ -237,7 +297,7 @@ def remind(person, code, fy, round_):
     form = ReminderForm(fiscal_year=fy, round=round_)
     refusal = None
     if request.method == "GET":
-        form.message.data = default_message(fy, round_, data.get("due_at"))
+        form.message.data = row_message(data, row, person.name)
     elif form.validate_on_submit():
         try:
             api().write("POST", f"/units/{code}/reminders", person.token,
@@ -295,7 +355,21 @@ def review(person, code, fy, round_):
             return redirect(url_for(".overview", **_round_args(fy, round_)))
     report = report_under_review(person, code, fy, round_)
     return render_template("supervision/review.html", form=form, row=row, data=data, report=report,
-                           refusal=refusal, can_review=row["state"] in TO_REVIEW)
+                           refusal=refusal, can_review=row["state"] in TO_REVIEW,
+                           who=lambda actor: who(actor, row, person),
+                           said=lambda entry: _named(entry, row, person))
+
+
+def _named(entry: dict, row: dict, person) -> str:
+    """The audit entry's summary (Thai when the page is Thai) with its author's login replaced by the name."""
+    from flask_babel import get_locale
+    thai = str(get_locale() or "th").startswith("th")
+    text = (entry.get("summary_th") if thai else None) or entry.get("summary") or ""
+    username = (entry.get("actor") or {}).get("username")
+    name = who(entry.get("actor"), row, person)
+    if username and name != username:
+        text = text.replace(f"โดย {username}", f"โดย {name}").replace(f"by {username}", f"by {name}")
+    return text
 
 
 @bp.route("/supervisor/units/<code>/<int:fy>/<int:round_>/exception", methods=["GET", "POST"])
@@ -313,9 +387,9 @@ def exception(person, code, fy, round_):
     form = ExceptionForm()
     refusal = None
     if request.method == "GET" and row.get("exception_until"):
-        form.until.data = local_input(row["exception_until"])
+        form.until.data = fiscal.parse_instant(row["exception_until"])
     if form.validate_on_submit():
-        until = from_local_input(form.until.data)
+        until = form.until.data
         try:
             api().write("POST", f"/units/{code}/reports/{fy}/{round_}/exceptions", person.token,
                         {"until": until.isoformat(), "reason": form.reason.data.strip()},

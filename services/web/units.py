@@ -23,7 +23,7 @@ from shared.fiscal import BANGKOK
 from shared.framework import FrameworkRegistry
 
 from .auth import ROLE_NAMES, api, now, signed_in
-from .forms import done, keyed, refused
+from .forms import ThaiDateTimeField, done, keyed, refused
 from .errors import ApiError
 from .formatting import MoneyError, money, parse_money
 from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
@@ -48,6 +48,43 @@ def _code(code: str) -> str:
 
 def _may_edit(person, code: str) -> bool:
     return person.role == "unit" and person.username == code
+
+
+def _unit(person, code: str, status: dict | None = None) -> str:
+    """“ชื่อหน่วยงาน (รหัส)” for the pages' titles, from the tracker's status (which names the unit)."""
+    if status is None:
+        try:
+            status = api().read(f"/units/{code}/status", person.token)
+        except ApiError as error:
+            if error.status in (401, 403):
+                raise
+            status = {}
+    name = (status or {}).get("name_th")
+    return _("%(name)s (%(code)s)", name=name, code=code) if name else code
+
+
+# Thai combining marks (above/below vowels, tone marks): a cut must not leave one without its consonant
+_MARKS = set(range(0x0E31, 0x0E32)) | set(range(0x0E34, 0x0E3B)) | set(range(0x0E47, 0x0E4F))
+
+
+def _short(text: str, size: int = 28) -> str:
+    """``text`` cut to about ``size`` characters, never inside a Thai character cluster, with “…”."""
+    if len(text) <= size:
+        return text
+    cut = size
+    while cut < len(text) and (ord(text[cut]) in _MARKS or ord(text[cut - 1]) in range(0x0E40, 0x0E45)):
+        cut += 1
+    return text if cut >= len(text) else text[:cut].rstrip() + "…"
+
+
+def reason_words(reason, reason_text=None) -> str:
+    """Why an item cannot be done, as a person reads it: the reason's name, or “อื่น ๆ: <text>” for “other”."""
+    from . import labels
+    text = (reason_text or "").strip()
+    if reason == "other":
+        return f"{_('Other')}: {text}" if text else str(_("Other"))
+    name = labels.name(REASONS, reason)
+    return f"{name} ({text})" if text else name
 
 
 
@@ -82,6 +119,14 @@ def _framework(plan: dict):
     registry = _frameworks()
     return registry.get(plan.get("framework") or "") or registry.for_cycle(plan["first_fiscal_year"],
                                                                            plan["last_fiscal_year"])
+
+
+def framework_title(framework) -> str:
+    """The framework's proper name, e.g. “กรอบการดำเนินงานตามแผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2561-2564”."""
+    if framework is None:
+        return ""
+    return _("Framework of the anti-corruption action plan, B.E. %(first)s-%(last)s",
+             first=framework.first_fiscal_year, last=framework.last_fiscal_year)
 
 
 def _th() -> bool:
@@ -203,7 +248,7 @@ def _item_form(plan: dict, *, edit: bool, data=None, **kwargs) -> FlaskForm:
         dimension = SelectField(_l("Dimension"), coerce=int, choices=[
             (c, f"{c}. {_named(d)}") for c, d in sorted(framework.dimensions.items())])
         sub_dimension = SelectField(_l("Sub-dimension"), choices=[
-            (s, f"{s} {_named(sd)}") for _c, d in sorted(framework.dimensions.items())
+            (s, f"{s} {_short(_named(sd))}") for _c, d in sorted(framework.dimensions.items())
             for s, sd in d["sub_dimensions"].items()])
         fiscal_years = MultiCheckboxField(_l("Fiscal years in which it runs"), coerce=int,
                                           choices=[(y, str(y)) for y in years],
@@ -227,6 +272,8 @@ def _item_form(plan: dict, *, edit: bool, data=None, **kwargs) -> FlaskForm:
             setattr(ItemForm, f"budget_{y}", StringField(_l("Budget for fiscal year %(year)s (baht)", year=y),
                                                          validators=[money_check]))
     ItemForm.years = years
+    ItemForm.sub_names = [(s, _named(sd)) for _c, d in sorted(framework.dimensions.items())
+                          for s, sd in d["sub_dimensions"].items()]
     return ItemForm(data=data, **kwargs) if data is not None else ItemForm(**kwargs)
 
 
@@ -273,9 +320,11 @@ class ReportForm(KeyedForm):
 
 
 class AsOfForm(FlaskForm):
+    """The day to show the plan on: day, Thai month, Buddhist Era year (a GET form, no CSRF token)."""
+
     class Meta:
         csrf = False
-    date = StringField(_l("Date"), validators=[DataRequired(REQUIRED)])
+    date = ThaiDateTimeField(_l("Date"), with_time=False)
 
 
 # ---- home -----------------------------------------------------------------------------------
@@ -288,7 +337,8 @@ def home(person, code):
     status = api().read(f"/units/{code}/status", person.token)
     form = keyed(PlanForm()) if status.get("plan") is None and _may_edit(person, code) else None
     return render_template("units/home.html", code=code, status=status, form=form, reviews=_reviews(person, code),
-                           may_edit=_may_edit(person, code), notice=session.pop("notice", None))
+                           may_edit=_may_edit(person, code), notice=session.pop("notice", None),
+                           unit=_unit(person, code, status), role=person.role)
 
 
 def _reviews(person, code: str) -> dict:
@@ -320,7 +370,7 @@ def declare(person, code):
         refusal = _("Please correct the fields marked below.")
     status = api().read(f"/units/{code}/status", person.token)
     return render_template("units/home.html", code=code, status=status, form=keyed(form), may_edit=True,
-                           refusal=refusal)
+                           refusal=refusal, unit=_unit(person, code, status), role=person.role)
 
 
 # ---- the plan -------------------------------------------------------------------------------
@@ -356,6 +406,9 @@ def plan(person, code):
             except ApiError as error:
                 conflict = error.status == 412
                 refusal = refused(error, form)
+                outside = _outside(state, form.first_fiscal_year.data, form.last_fiscal_year.data)
+                if error.rule == "items_outside_cycle" and outside:
+                    refusal = f"{refusal} " + _("Outside the new period: %(items)s.", items="; ".join(outside))
             else:
                 return done(_("The plan's title and period have been changed."), url_for("units.plan", code=code))
         keyed(form, state["state"]["version"])
@@ -365,8 +418,19 @@ def plan(person, code):
                       conflict=conflict)
 
 
+def _outside(state: dict, first: int, last: int) -> list:
+    """“<item> (ปีงบประมาณ 2569)” for each item in the plan that runs in a fiscal year outside first..last."""
+    out = []
+    for i in state["state"]["items"]:
+        years = [y for y in i["details"]["fiscal_years"] if not first <= y <= last]
+        if not i["removed"] and years:
+            out.append(_("%(item)s (fiscal year %(years)s)", item=i["details"]["name"],
+                         years=", ".join(str(y) for y in years)))
+    return out
+
+
 def _plan_page(person, code, state, *, template, **extra):
-    context = {"code": code, "state": state, "may_edit": _may_edit(person, code),
+    context = {"code": code, "state": state, "may_edit": _may_edit(person, code), "unit": _unit(person, code),
                "notice": session.pop("notice", None) if request.method == "GET" else None}
     if state["state"]["plan"]:
         plan_ = state["state"]["plan"]
@@ -374,7 +438,7 @@ def _plan_page(person, code, state, *, template, **extra):
         context.update(plan=plan_, years=[str(y) for y in _years(plan_)], groups=_grouped(plan_, active),
                        totals=_totals(active, [str(y) for y in _years(plan_)]), item_total=_item_total,
                        removed=[i for i in state["state"]["items"] if i["removed"]],
-                       framework=_framework(plan_))
+                       framework=_framework(plan_), framework_title=framework_title(_framework(plan_)))
     context.update(extra)
     return render_template(template, **context)
 
@@ -420,7 +484,8 @@ def add_item(person, code):
         else:
             refusal = _("Please correct the fields marked below.")
     keyed(form, state["state"]["version"])
-    return render_template("units/item_add.html", code=code, form=form, plan=plan_, refusal=refusal)
+    return render_template("units/item_add.html", code=code, form=form, plan=plan_, refusal=refusal,
+                           unit=_unit(person, code))
 
 
 def _details(form, current: dict | None = None) -> dict:
@@ -514,7 +579,7 @@ def item(person, code, item_id):
     return render_template("units/item.html", code=code, plan=plan_, item=current, edit_form=edit_form,
                            budget_form=budget_form, remove_form=remove_form, refusal=refusal, conflict=conflict,
                            may_edit=_may_edit(person, code) and not current["removed"],
-                           framework=_framework(plan_), action=action,
+                           framework=_framework(plan_), action=action, unit=_unit(person, code),
                            notice=session.pop("notice", None) if request.method == "GET" else None)
 
 
@@ -554,7 +619,7 @@ def report(person, code, fy, round_):
     if not state["state"]["plan"]:
         return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=state,
                                form=None, rows=[], may_edit=False, versions=_report_versions(person, code, fy, round_),
-                               notice=session.pop("notice", None))
+                               notice=session.pop("notice", None), unit=_unit(person, code, status))
     items = _entry_rows(state, fy)
     latest = state["state"]["reports"].get(f"{fy}:{round_}")
     form = ReportForm()
@@ -622,7 +687,7 @@ def report(person, code, fy, round_):
                            latest=latest, form=form, rows=rows, may_edit=may_edit, refusal=refusal,
                            fresh=request.method == "GET" and not recorded, recorded=recorded,
                            items=by_id, versions=_report_versions(person, code, fy, round_),
-                           posted=request.method == "POST",
+                           posted=request.method == "POST", unit=_unit(person, code, status),
                            notice=session.pop("notice", None) if request.method == "GET" else None)
 
 
@@ -647,22 +712,48 @@ def _report_reasons(form: ReportForm, error: ApiError, rows_sent: list) -> None:
 @bp.get("/units/<code>/history")
 @signed_in()
 def history(person, code):
-    """The audit trail, oldest first, paged; each change said in words with its old and new values."""
+    """The audit trail, newest first, 50 a page; each change said in words with its old and new values.
+    ``cursor`` is the position of the newest entry the page shows (the API pages oldest first from a position)."""
     code = _code(code)
-    cursor = request.args.get("cursor") or None
-    try:
-        page = api().read(f"/units/{code}/audit", person.token, cursor=cursor, limit=50)
-    except ApiError as error:
-        if error.status not in (400, 422) or cursor is None:
-            raise
-        cursor = None                      # a cursor that is not the API's: start from the beginning
-        page = api().read(f"/units/{code}/audit", person.token, limit=50)
     state = _state(person, code)
+    latest = int(state.get("version") or state["state"].get("version") or 0)
+    raw = request.args.get("cursor") or ""
+    cursor = int(raw) if raw.isdigit() and 1 <= int(raw) <= latest else None
+    top = cursor or latest
+    start = max(1, top - HISTORY_PAGE + 1)
+    if top:
+        page = api().read(f"/units/{code}/audit", person.token, cursor=start, limit=top - start + 1)
+        entries = [e for e in page.get("entries") or [] if e["position"] <= top][::-1]
+    else:
+        entries = []
     items = _items(state)
     plan_ = state["state"]["plan"]
-    return render_template("units/history.html", code=code, page=page, items=items, plan=plan_,
+    return render_template("units/history.html", code=code, page={"entries": entries}, items=items, plan=plan_,
                            framework=_framework(plan_) if plan_ else None, form=AsOfForm(formdata=None),
-                           cursor=cursor, notice=session.pop("notice", None))
+                           cursor=cursor, earlier=start - 1 if start > 1 else None, unit=_unit(person, code),
+                           notice=session.pop("notice", None))
+
+
+HISTORY_PAGE = 50
+
+
+def _as_of_day(form: AsOfForm):
+    """The day the form names (or an old ``?date=YYYY-MM-DD`` link), or None with the reason on the field."""
+    if form.date.data is not None:
+        return form.date.data.date()
+    if form.date.process_errors or form.date.errors:
+        form.date.errors = list(form.date.process_errors)
+        return None
+    old = (request.args.get("date") or "").strip()
+    if old:
+        try:
+            return datetime.strptime(old, "%Y-%m-%d").date()
+        except ValueError:
+            pass
+        form.date.errors = [_("Give the day, the month and the year.")]
+    elif any(k.startswith("date-") and request.args.get(k) for k in request.args):
+        form.date.errors = [_("Give the day, the month and the year.")]
+    return None
 
 
 @bp.get("/units/<code>/as-of")
@@ -671,21 +762,20 @@ def as_of(person, code):
     """The plan and reports exactly as they stood at the end of a chosen day (Bangkok time)."""
     code = _code(code)
     form = AsOfForm(request.args)
-    day = None
-    try:
-        day = datetime.strptime((form.date.data or "").strip(), "%Y-%m-%d").date()
-    except ValueError:
-        form.date.errors = [_("Give a date, e.g. 2024-04-30.")]
+    day = _as_of_day(form)
+    unit = _unit(person, code)
     if day is None:
-        return render_template("units/as_of.html", code=code, form=form, state=None, day=None)
+        return render_template("units/as_of.html", code=code, form=form, state=None, day=None, unit=unit)
     instant = datetime.combine(day, dtime(23, 59, 59), tzinfo=BANGKOK)
+    form.date.data = datetime.combine(day, dtime(0, 0), tzinfo=BANGKOK)     # the selects show the day chosen
+    form.date._raw = None
     try:
         state = _state(person, code, as_of=instant.isoformat())
     except ApiError as error:
         if error.status not in (400, 422):
             raise
-        form.date.errors = [_("Give a date, e.g. 2024-04-30.")]
-        return render_template("units/as_of.html", code=code, form=form, state=None, day=None)
+        form.date.errors = [_("Give the day, the month and the year.")]
+        return render_template("units/as_of.html", code=code, form=form, state=None, day=None, unit=unit)
     context = {}
     if state["state"]["plan"]:
         plan_ = state["state"]["plan"]
@@ -694,22 +784,24 @@ def as_of(person, code):
         context = {"plan": plan_, "years": years, "groups": _grouped(plan_, active), "totals": _totals(active, years),
                    "item_total": _item_total}
     reports = sorted(state["state"]["reports"].values(), key=lambda r: (r["fiscal_year"], r["round"]))
-    return render_template("units/as_of.html", code=code, form=form, state=state, day=instant, reports=reports,
-                           items=_items(state), future=instant > now(), **context)
+    today = now().astimezone(BANGKOK).date()
+    return render_template("units/as_of.html", code=code, form=form, state=state, day=day, reports=reports,
+                           items=_items(state), future=day > today, unit=unit, **context)
 
 
 # ---- words for the audit trail --------------------------------------------------------------
 
 EVENT_TITLES = {
-    "PlanDeclared": _l("Plan declared"), "PlanPeriodChanged": _l("Plan title or period changed"),
+    "PlanDeclared": _l("Plan drawn up"), "PlanPeriodChanged": _l("Plan title or period changed"),
     "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Budget changed"),
     "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
     "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
-    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting exception granted"),
+    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting deadline extended as a special case"),
+    "ReportingWindowSet": _l("Reporting window set"),
 }
 FIELD_NAMES = {
     "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),
-    "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework"),
+    "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework of the plan"),
     "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
     "fiscal_years": _l("Fiscal years"), "budgets": _l("Budget per fiscal year"),
     "responsible": _l("Responsible division"), "objectives": _l("Objectives"), "target_groups": _l("Target groups"),
@@ -741,7 +833,7 @@ def describe_value(field: str, value, framework=None) -> str:
     """A value of the audit trail as a person reads it (names for codes, baht, Buddhist Era dates)."""
     from . import formatting, labels
     if value is None or value == "" or value == []:
-        return "—"
+        return "–"
     last = field.split(".")[-1]
     if isinstance(value, dict):
         if field == "budgets":
@@ -749,9 +841,13 @@ def describe_value(field: str, value, framework=None) -> str:
         shown = []
         for key in ("status", "reason", "reason_text", "budget_planned", "budget_ordinance", "spent",
                     "outputs", "outcomes", "problems", "suggestions"):
-            if value.get(key) not in (None, ""):
+            if key == "reason_text" and value.get("reason"):
+                continue                                   # said with the reason: “อื่น ๆ: <text>”
+            if key == "reason" and value.get(key):
+                shown.append(f"{FIELD_NAMES[key]}: {reason_words(value[key], value.get('reason_text'))}")
+            elif value.get(key) not in (None, ""):
                 shown.append(f"{FIELD_NAMES[key]}: {describe_value('entries.x.' + key, value[key])}")
-        return "; ".join(shown) or "—"
+        return "; ".join(shown) or "–"
     if isinstance(value, list):
         if last == "target_groups":
             return ", ".join(labels.name(TARGET_GROUPS, v) for v in value)
@@ -763,12 +859,12 @@ def describe_value(field: str, value, framework=None) -> str:
     if last == "status":
         return str(ITEM_STATES.get(value, value))
     if last == "reason" and field.startswith("entries."):
-        return labels.name(REASONS, value)
+        return reason_words(value)
     if last == "review":
         return labels.name(labels.DECISIONS, value)
     if last in ("budget_planned", "budget_ordinance", "spent", "amount") or field.startswith("budgets."):
         return formatting.money(value) + " " + _("baht")
-    if last in ("exception_until", "until", "due_at", "locks_at"):
+    if last in ("exception_until", "until", "due_at", "locks_at", "opens_at"):
         return formatting.thai_date(value, time=True)
     if last == "dimension" and framework is not None and value in framework.dimensions:
         return f"{value}. {_named(framework.dimensions[value])}"
@@ -776,6 +872,9 @@ def describe_value(field: str, value, framework=None) -> str:
         for d in framework.dimensions.values():
             if value in d["sub_dimensions"]:
                 return f"{value} {_named(d['sub_dimensions'][value])}"
+    if last == "framework":
+        found = _frameworks().get(str(value))
+        return framework_title(found) if found else str(value)
     return str(value)
 
 
@@ -783,11 +882,28 @@ def _entry_summary(entry: dict, lang: str, items: dict) -> str:
     """The entry's one line in the page's language. A plan change's reason is shown on its own line from
     ``entry["reason"]``, so the line of an item's change is said here from the entry's fields (the API's summary
     repeats the reason); any other entry reads as the API's summary."""
-    from . import labels
-    item_ = items.get(entry.get("item_id") or "")
-    if entry.get("type") not in ("ItemEdited", "ItemBudgetChanged", "ItemRemoved") or item_ is None:
-        return (entry.get("summary_th") if lang == "th" and entry.get("summary_th") else entry.get("summary")) or ""
+    from . import formatting, labels
     changed = {c["field"]: c["new"] for c in entry.get("changes") or []}
+    kind_ = entry.get("type")
+    if kind_ == "ReportingExceptionGranted" and changed.get("exception_until"):
+        return _("Reports for fiscal year %(year)s, %(round)s accepted until %(date)s",
+                 year=entry.get("fiscal_year"), round=labels.name(labels.ROUNDS, entry.get("round")),
+                 date=formatting.thai_date(changed["exception_until"], time=True))
+    if kind_ == "ReportingWindowSet" and changed.get("due_at"):
+        return _("Reporting window for fiscal year %(year)s, %(round)s: opens %(opens)s, due %(due)s, locks "
+                 "%(locks)s", year=entry.get("fiscal_year"), round=labels.name(labels.ROUNDS, entry.get("round")),
+                 opens=formatting.thai_date(changed.get("opens_at"), time=True),
+                 due=formatting.thai_date(changed.get("due_at"), time=True),
+                 locks=formatting.thai_date(changed.get("locks_at"), time=True))
+    if kind_ == "ItemAdded" and changed.get("name"):
+        return _("%(kind)s “%(name)s” added (sub-dimension %(sub)s)", kind=labels.name(KINDS, changed.get("kind")),
+                 name=changed["name"], sub=changed.get("sub_dimension") or "–")
+    if kind_ == "PlanDeclared" and changed.get("title"):
+        return _("Plan drawn up: %(title)s (fiscal years B.E. %(first)s–%(last)s)", title=changed["title"],
+                 first=changed.get("first_fiscal_year"), last=changed.get("last_fiscal_year"))
+    item_ = items.get(entry.get("item_id") or "")
+    if kind_ not in ("ItemEdited", "ItemBudgetChanged", "ItemRemoved") or item_ is None:
+        return (entry.get("summary_th") if lang == "th" and entry.get("summary_th") else entry.get("summary")) or ""
     name = changed.get("name") or item_["details"]["name"]
     kind = labels.name(KINDS, changed.get("kind") or item_["details"]["kind"])
     if entry["type"] == "ItemEdited":
@@ -802,7 +918,7 @@ def _entry_summary(entry: dict, lang: str, items: dict) -> str:
 def _words():
     return {"event_title": lambda t: str(EVENT_TITLES.get(t, t)), "describe_field": describe_field,
             "describe_value": describe_value, "entry_summary": _entry_summary,
-            "dim_name": _dim_name,
+            "dim_name": _dim_name, "reason_words": reason_words, "framework_title": framework_title,
             "sub_name": _sub_name, "role_label": lambda r: str(ROLE_NAMES.get(r, r))}
 
 

@@ -14,7 +14,7 @@ from conftest import ROOT, http
 from shared.events import canonical
 
 UNIT = "3108800"            # สำนักงานเขตทุ่งครุ: a history with a plan, items, an edit, an exception and a report
-EMPTY = "3108900"           # สำนักงานเขตบางบอน: registered, nothing recorded
+EMPTY = "3108400"           # สำนักงานเขตบางนา: registered, nothing recorded (3108900 is a supervision test's)
 FY, ROUND = 2569, 12
 
 
@@ -65,7 +65,9 @@ def test_auditor_finds_unit_by_name_and_reads_its_history(browser, stack, histor
     assert len(lines) == len(events) == 6
     text = browser.text()
     assert "ประวัติเหตุการณ์" in text and "ประกาศแผน" in text and "ส่งรายงาน" in text
-    assert "อนุญาตให้ส่งรายงานเป็นกรณียกเว้น" in text
+    assert "ขยายเวลารายงานเป็นกรณีพิเศษ" in text and "กรณียกเว้น" not in text
+    codes = [c.text for c in browser.all(".event-code code")]            # the code only small, labelled
+    assert codes[0] == "PlanDeclared" and "รหัสเหตุการณ์" in browser.find(".event-code").text
     first = lines[0]
     assert first.find_element("css selector", "td").text == "1"
     assert str(datetime.now().year + 543) in first.text and "น." in first.text        # Buddhist Era, Thai time
@@ -95,14 +97,25 @@ def test_state_at_a_version_and_at_an_instant(browser, stack, history):
     assert "สถานะ ณ ฉบับที่ 6" in text and "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง" in text
     assert "ปีงบประมาณ 2569 รอบ 12 เดือน" in text and "12,500.50" in text and "อบรมแล้ว 2 รุ่น 120 คน" in text
     assert "ฝ่ายปกครองและฝ่ายทะเบียน" in browser.driver.page_source                    # the edit, in the details
-    assert "45,000.00" in text and "ส่งภายใต้กรณียกเว้น" in text
+    assert "45,000.00" in text and "ส่งภายใต้การขยายเวลารายงานเป็นกรณีพิเศษ" in text
     browser.go(f"/audit/units/{UNIT}/state?as_of=2020-01-01T00:00:00%2B07:00", shot="auditor-state-before")
     assert "ขณะนั้นยังไม่มีการบันทึกใดของหน่วยงานนี้" in browser.text()
-    later = datetime.now(timezone.utc) + timedelta(days=1)
-    typed_be = f"{later.year + 543}{later.strftime('-%m-%dT%H:%M:%S')}"          # a Thai clerk types 2569 in the field
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).astimezone(timezone(timedelta(hours=7)))
+    browser.go(f"/audit/units/{UNIT}/state")
+    assert not browser.all("input[type=datetime-local]") and "ค.ศ." not in browser.text()
+    browser.choose("#as_of-day", str(later.day)).choose("#as_of-month", str(later.month))
+    browser.type("#as_of-year", str(later.year + 543)).type("#as_of-time", "08:15")
+    browser.press("แสดงสถานะ", shot="auditor-state-instant")
+    assert "สถานะ ณ วันที่" in browser.text() and "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง" in browser.text()
+    assert f"{later.year + 543} 08:15" in browser.find("#moment-heading").text
+    assert browser.find("#as_of-year").get_attribute("value") == str(later.year + 543)
+    assert browser.find("#as_of-time").get_attribute("value") == "08:15"
+    browser.type("#as_of-year", str(later.year)).press("แสดงสถานะ")              # a Common Era year: said in Thai
+    assert "ปีเป็นพุทธศักราช" in browser.text()
+    typed_be = f"{later.year + 543}{later.strftime('-%m-%dT%H:%M:%S')}"          # a link with a BE year still works
     browser.go(f"/audit/units/{UNIT}/state?as_of={typed_be}")
     assert "สถานะ ณ วันที่" in browser.text() and "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง" in browser.text()
-    assert browser.field("วันที่และเวลา").get_attribute("value").startswith(str(later.year))
+    assert browser.find("#as_of-year").get_attribute("value") == str(later.year + 543)
     browser.go(f"/audit/units/{UNIT}/state?version=2&as_of=2020-01-01T00:00", shot="auditor-state-both")
     assert "อย่างใดอย่างหนึ่งเท่านั้น" in browser.text()
     browser.go(f"/audit/units/{UNIT}/state?version=abc")
@@ -118,6 +131,11 @@ def test_verification_shows_ok(browser, stack, history):
     text = browser.text()
     assert "ห่วงโซ่แฮชถูกต้อง" in text and "ไม่ถูกต้อง" not in text
     assert history["events"][-1]["hash"] in text and "6" in browser.find("dl.facts").text
+    main = browser.find("main").text                 # the technical help is folded away, under a Thai summary
+    assert "JSON Lines" not in main and "shared.offline" not in main and "shared/events.py" not in main
+    help_ = browser.find("details.technical")
+    assert help_.find_element("css selector", "summary").text == "สำหรับผู้ตรวจสอบทางเทคนิค"
+    assert "python -m shared.offline" in help_.get_attribute("textContent")
 
 
 def _session_cookie(browser) -> str:
@@ -160,14 +178,22 @@ def test_find_pages_through_many_units_and_filters_by_kind(browser, stack, histo
     browser.go("/audit?q=สำนักงาน", shot="auditor-find-page1")
     first = [r.find_element("css selector", "td").text for r in browser.all("table.units-found tbody tr")]
     assert len(first) == 50 and first == sorted(first)
+    assert browser.find("#page-number").text.startswith("หน้า 1 ")
     browser.driver.find_element("link text", "หน้าถัดไป").click()
+    assert browser.find("#page-number").text.startswith("หน้า 2 ") and "51–60" in browser.find("#page-number").text
     second = [r.find_element("css selector", "td").text for r in browser.all("table.units-found tbody tr")]
-    assert len(second) == 10 and second == sorted(second) and second[0] > first[-1] and "3108900" in second
+    assert len(second) == 10 and second == sorted(second) and second[0] > first[-1] and EMPTY in second
     assert all("สำนักงาน" in r.text for r in browser.all("table.units-found tbody tr"))
     assert not browser.all("a.button") and browser.driver.find_element("link text", "กลับไปหน้าแรกของผลการค้นหา")
     browser.go("/audit").fill("ประเภทหน่วยงาน", "district_office").press("ค้นหา")
     kinds = {r.find_elements("css selector", "td")[2].text for r in browser.all("table.units-found tbody tr")}
     assert kinds == {"สำนักงานเขต"}
+    browser.go("/audit")
+    assert browser.find("#province").tag_name == "select"                     # provinces as a list
+    browser.fill("จังหวัด", "กรุงเทพมหานคร").fill("รหัสหรือชื่อหน่วยงาน", "บางนา").press("ค้นหา")
+    found = browser.all("table.units-found tbody tr")
+    assert found and all("กรุงเทพมหานคร" in r.text for r in found)
+    assert browser.find("#province").get_attribute("value") == "กรุงเทพมหานคร"
     browser.go("/audit").fill("รหัสหรือชื่อหน่วยงาน", EMPTY).press("ค้นหา")
     assert [r.find_element("css selector", "td").text for r in browser.all("table.units-found tbody tr")] == [EMPTY]
     browser.go("/audit?q=ไม่มีหน่วยงานชื่อนี้")
@@ -285,7 +311,9 @@ def test_broken_chain_is_explained_in_thai(browser, stack):
     assert "ค่าแฮชไม่ตรงกับเนื้อหา แสดงว่าเหตุการณ์ถูกแก้ไขภายหลังการบันทึก" in verdict
     assert "ห่วงโซ่แฮชถูกต้อง" not in verdict
     facts = browser.find("dl.facts").text
-    assert "ไม่ถูกต้อง" in facts and answer["head_hash"] in facts and answer["reason"] in facts
+    assert "ไม่ถูกต้อง" in facts and answer["head_hash"] in facts
+    assert answer["reason"] not in browser.find("main").text                  # the English reason only folded away
+    assert browser.find("details.technical code.reason").get_attribute("textContent") == answer["reason"]
     assert str(answer["events_checked"]) in verdict
 
 
@@ -300,3 +328,10 @@ def test_chain_reasons_in_thai():
         from services.web.auditor import chain_reason
         assert "รายการที่ 5 มีรหัส 7-0" in chain_reason("entry 5 has id 7-0: an entry was deleted, moved or inserted")
         assert chain_reason("something new") == "ระบบแจ้งเหตุผลดังนี้: something new"
+        for reason in ("entry 3 has id 4-0: an entry was deleted, moved or inserted",      # shared/streams.py
+                       "entry 2 cannot be read: ValueError", "event belongs to stream 3100100, not 3100200",
+                       "entry 4 carries version 5", "prev_hash does not match the previous event's hash",
+                       "hash does not match the event's content",
+                       "the stored chain head does not match the last event's hash"):
+            said = chain_reason(reason)
+            assert not said.startswith("ระบบแจ้ง") and not any(word in said for word in ("hash", "entry", "stream")), said

@@ -84,8 +84,9 @@ def test_one_report_from_activation_to_verification(browser, stack):
     assert "ไม่ได้ส่งรายงาน (ปิดรับแล้ว)" in browser.find(f"#round-{FY}-{ROUND}").text
     browser.sign_out().sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go(f"/supervisor/units/{CLERK}/{FY}/{ROUND}/exception", shot="journey-07-exception-form")
-    until = (datetime.now(BANGKOK) + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
-    browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find("#until"), until)
+    until = datetime.now(BANGKOK) + timedelta(days=14)                 # typed as day, Thai month, BE year, time
+    browser.choose("#until-day", str(until.day)).choose("#until-month", str(until.month))
+    browser.type("#until-year", str(until.year + 543)).type("#until-time", "23:59")
     browser.fill("เหตุผล", "หน่วยงานเพิ่งได้รับบัญชีผู้ใช้ในระบบใหม่")
     browser.submit(shot="journey-08-exception-granted")
     assert [e["type"] for e in stack.events(CLERK)][-1] == "ReportingExceptionGranted"

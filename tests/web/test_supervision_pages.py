@@ -75,9 +75,21 @@ def file_report(stack, code: str, fy: int, rnd: int, outputs: str) -> None:
     stack.projected(code)
 
 
-def set_value(browser, css: str, value: str):
-    """Set an input's value (a datetime-local picker takes its value as the browser's locale shows it)."""
-    browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find(css), value)
+def set_date(browser, name: str, instant: datetime):
+    """Fill a Thai date field (forms.ThaiDateTimeField): day, Thai month, Buddhist Era year, 24-hour time."""
+    local = instant.astimezone(fiscal.BANGKOK)
+    browser.choose(f"#{name}-day", str(local.day)).choose(f"#{name}-month", str(local.month))
+    browser.type(f"#{name}-year", str(local.year + 543)).type(f"#{name}-time", local.strftime("%H:%M"))
+
+
+def date_shown(browser, name: str) -> tuple[str, str, str, str]:
+    """What a Thai date field holds: (day, month, BE year, time)."""
+    return tuple(browser.find(f"#{name}-{part}").get_attribute("value") for part in ("day", "month", "year", "time"))
+
+
+def parts(instant: datetime) -> tuple[str, str, str, str]:
+    local = instant.astimezone(fiscal.BANGKOK)
+    return str(local.day), str(local.month), str(local.year + 543), local.strftime("%H:%M")
 
 
 def row_codes(browser) -> list[str]:
@@ -96,7 +108,7 @@ def test_supervisor_sees_units_and_filters(browser, stack, current):
     as submitted, and the state filter lists only that state."""
     fy, rnd = current
     file_report(stack, REVIEWED, fy, rnd, "อบรมเจ้าหน้าที่ 40 คน")
-    browser.sign_in(SUPERVISOR)
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go("/supervisor", shot="supervisor-overview")
     answer = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview", SUPERVISOR)[1]
     assert sorted(row_codes(browser)) == sorted(SUP02_UNITS) == sorted(r["unit"] for r in answer["rows"])
@@ -110,6 +122,9 @@ def test_supervisor_sees_units_and_filters(browser, stack, current):
     browser.submit("form.picker button[type=submit]", shot="supervisor-filtered")
     codes = row_codes(browser)
     assert REVIEWED in codes and len(codes) == answer["counts"][state]
+    # the cards and charts still count every unit, and the page says that the state filters the table only
+    assert "ไม่ใช้ตัวกรอง" in browser.find("#figures-scope").text
+    assert browser.find("#submitted-count").text == str(answer["submitted"])
     assert {tr.get_attribute("data-state") for tr in browser.all("table.units tbody tr[id^=unit-]")} == {state}
     browser.fill("สถานะการรายงาน", "locked" if answer["counts"]["locked"] else "overdue")
     browser.submit("form.picker button[type=submit]")
@@ -121,7 +136,7 @@ def test_return_report_with_comment(browser, stack, current):
     returned and its audit trail carries the comment."""
     fy, rnd = current
     file_report(stack, REVIEWED, fy, rnd, "อบรมเจ้าหน้าที่ 40 คน")
-    browser.sign_in(SUPERVISOR)
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go("/supervisor")
     queue = browser.find("#queue + .table-wrap")
     assert REVIEWED in queue.text
@@ -155,7 +170,7 @@ def test_hostile_review_comment_is_text(browser, stack, current):
     fy, rnd = current
     file_report(stack, HOSTILE, fy, rnd, "<b>ผลผลิต</b>")
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> แก้ไข'
-    browser.sign_in(SUPERVISOR)
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go(f"/supervisor/units/{HOSTILE}/{fy}/{rnd}/review")
     browser.find("input[value=returned]").click()
     browser.fill("ความเห็นถึงหน่วยงาน", hostile)
@@ -177,18 +192,30 @@ def test_remind_all_not_reported(browser, stack, current):
     assert targets
     reminders = lambda code: [e for e in stack.events(code) if e["type"] == "ReminderSent"]  # noqa: E731
     before = {code: len(reminders(code)) for code in targets + others}
-    browser.sign_in(SUPERVISOR)
+    planless = {r["unit"] for r in answer["rows"] if r["state"] in NOT_REPORTED and not r["has_plan"]}
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go("/supervisor", shot="supervisor-remind")
-    message = browser.field("ข้อความถึงหน่วยงาน")
-    assert "ยังไม่ได้รายงานผล" in message.get_attribute("value")
-    browser.fill("ข้อความถึงหน่วยงาน", "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้")
+    mixed = bool(planless) and len(planless) < len(targets)
+    message = browser.find("#message").get_attribute("value")
+    locked = fiscal.parse_instant(answer["locks_at"]) <= datetime.now(fiscal.BANGKOK)
+    if locked:              # the round is closed: no "report soon", but how to ask for an extension
+        assert "ปิดรับรายงานแล้ว" in message and "ขยายเวลารายงานเป็นกรณีพิเศษ" in message
+        assert "โดยเร็ว" not in message
+    elif mixed or not planless:
+        assert "ยังไม่ได้รายงานผล" in message and "โดยเร็ว" in message
+    typed, typed_no_plan = "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้", "ขอให้บันทึกแผนปฏิบัติการก่อนรายงานผล"
+    browser.type("#message", typed)
+    if mixed:               # the units with no plan for the year get their own message (declare the plan first)
+        assert "ยังไม่ได้บันทึกแผน" in browser.find("#message_no_plan").get_attribute("value")
+        browser.type("#message_no_plan", typed_no_plan)
     browser.submit("form.remind-all button[type=submit]", shot="supervisor-reminded")
     assert f"{len(targets)} แห่ง" in browser.find(".notice").text
     for code in targets:
         sent = reminders(code)
         assert len(sent) == before[code] + 1, code
+        expected = typed_no_plan if mixed and code in planless else typed
         assert sent[-1]["payload"] == {"fiscal_year": fy, "round": rnd, "channel": "in_app",
-                                       "message": "ขอให้รายงานผลการดำเนินงานภายในสัปดาห์นี้"}
+                                       "message": expected}
         assert sent[-1]["actor"]["username"] == SUPERVISOR
     for code in others:
         assert len(reminders(code)) == before[code], code
@@ -198,14 +225,23 @@ def test_grant_exception(browser, stack, current):
     """The supervisor reopens the round for one unit until a time, with a reason; a missing reason is refused in
     Thai next to the field with the time kept; the event is recorded with both."""
     fy, rnd = current
-    browser.sign_in(SUPERVISOR)
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go(f"/supervisor/units/{LATECOMER}/{fy}/{rnd}/exception", shot="supervisor-exception")
+    text = browser.text()
+    assert "ขยายเวลารายงานเป็นกรณีพิเศษ" in browser.find("h1").text and "ค.ศ." not in text
+    assert not browser.all("input[type=datetime-local]")        # day, Thai month, BE year, 24-hour time
+    assert browser.find("#until-month option[value='4']").text == "เมษายน"
     until = (datetime.now(fiscal.BANGKOK) + timedelta(days=20)).replace(hour=16, minute=30, second=0, microsecond=0)
-    set_value(browser, "#until", until.strftime("%Y-%m-%dT%H:%M"))
+    set_date(browser, "until", until)
     browser.submit("main form button[type=submit]", shot="supervisor-exception-refused")
     assert "กรุณากรอกช่องนี้" in browser.find(".field.has-error").text
-    assert browser.find("#until").get_attribute("value") == until.strftime("%Y-%m-%dT%H:%M")
-    browser.fill("เหตุผลในการอนุญาตเป็นกรณีพิเศษ", "ระบบเครือข่ายของสำนักงานเขตขัดข้อง")
+    assert date_shown(browser, "until") == parts(until)
+    browser.type("#until-year", str(until.year))            # a Common Era year is refused in Thai, kept as typed
+    browser.fill("เหตุผลในการขยายเวลารายงานเป็นกรณีพิเศษ", "ระบบเครือข่ายของสำนักงานเขตขัดข้อง")
+    browser.submit("main form button[type=submit]")
+    assert "ปีเป็นพุทธศักราช" in browser.find(".date-field.has-error").text
+    assert browser.find("#until-year").get_attribute("value") == str(until.year)
+    browser.type("#until-year", str(until.year + 543))
     browser.submit("main form button[type=submit]", shot="supervisor-exception-granted")
     assert "รายงานผลได้ถึง" in browser.find(".notice").text
     granted = [e for e in stack.events(LATECOMER) if e["type"] == "ReportingExceptionGranted"]
@@ -217,7 +253,7 @@ def test_grant_exception(browser, stack, current):
 def test_exports_download(browser, stack, current):
     """The overview's CSV and XLSX links download the supervisor's units with name and province columns."""
     fy, rnd = current
-    browser.sign_in(SUPERVISOR)
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
     browser.go(f"/supervisor?fiscal_year={fy}&round={rnd}")
     links = {a.text: a.get_attribute("href") for a in browser.all(".exports a")}
     http = cookies_session(browser)
@@ -240,7 +276,7 @@ def test_nacc_compliance_and_charts(browser, stack, current):
     """NACC's page shows the API's expected and submitted counts, four SVG charts (rendered, no script) with
     tables, filters by kind, and its reporting rate moves when another unit submits."""
     fy, rnd = current
-    browser.sign_in(NACC)
+    browser.sign_in(NACC, stack.activate(NACC))
     path = f"/nacc?fiscal_year={fy}&round={rnd}"
     browser.go(path, shot="nacc-compliance")
     answer = stack.api("GET", "tracker", f"/rounds/{fy}/{rnd}/compliance", NACC)[1]
@@ -259,7 +295,17 @@ def test_nacc_compliance_and_charts(browser, stack, current):
         assert image.get_attribute("alt")
     assert "กรุงเทพมหานคร" in browser.find(".charts").text            # the table beside the province chart
     browser.go(f"{path}&kind=district_office", shot="nacc-compliance-district")
-    assert len(row_codes(browser)) == min(sum(r["kind"] == "district_office" for r in answer["rows"]), 100) > 0
+    district = [r for r in answer["rows"] if r["kind"] == "district_office"]
+    assert len(row_codes(browser)) == min(len(district), 100) > 0
+    # the kind narrows the cards and the charts too (expected: the district offices; submitted among them)
+    assert browser.find(".cards.rates .card .figure").text == str(len(district))
+    assert browser.find("#submitted-count").text == str(sum(r["state"] in REPORTED for r in district))
+    assert "สำนักงานเขต" in browser.find("#figures-scope").text
+    state = next(s for s in REPORTED + NOT_REPORTED if answer["counts"][s])
+    browser.go(f"{path}&state={state}")                # the state filter: the table only, and the page says so
+    assert browser.find(".cards.rates .card .figure").text == str(answer["expected"])
+    assert "ใช้กับตารางรายชื่อหน่วยงานเท่านั้น" in browser.find("#figures-scope").text
+    assert len(row_codes(browser)) == min(answer["counts"][state], 100)
     browser.go(path)
     before_count, before_rate = int(browser.find("#submitted-count").text), browser.find("#reporting-rate").text
     file_report(stack, LATECOMER, fy, rnd, "ดำเนินการแล้ว")
@@ -271,24 +317,63 @@ def test_nacc_compliance_and_charts(browser, stack, current):
     assert link.endswith(f"/units/{LATECOMER}")
 
 
+def test_reminder_for_a_closed_round_and_for_no_plan(browser, stack, current):
+    """For a locked round the default reminder says the round is closed and how to ask for an extension (no
+    "report soon", no due date); a unit with no plan for the year is asked to declare it first."""
+    fy = current[0] - 1
+    answer = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview?fiscal_year={fy}&round=6",
+                       SUPERVISOR)[1]
+    row = next(r for r in answer["rows"] if r["state"] == "locked")
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
+    browser.go(f"/supervisor/units/{row['unit']}/{fy}/6/remind", shot="supervisor-remind-locked")
+    message = browser.find("#message").get_attribute("value")
+    assert "ปิดรับรายงานแล้ว" in message and "ขอขยายเวลารายงานเป็นกรณีพิเศษ" in message, message
+    assert "โดยเร็ว" not in message and "กำหนดส่งคือ" not in message
+    if not row["has_plan"]:
+        assert "บันทึกแผนปฏิบัติการ" in message
+    browser.go(f"/supervisor?fiscal_year={fy}&round=6")
+    assert "ปิดรับรายงานแล้ว" in browser.find("#message").get_attribute("value")
+    now = stack.api("GET", "tracker", f"/supervisors/{SUPERVISOR}/overview", SUPERVISOR)[1]
+    planless = [r for r in now["rows"] if r["state"] in ("open", "overdue") and not r["has_plan"]]
+    if planless:
+        browser.go(f"/supervisor/units/{planless[0]['unit']}/{current[0]}/{current[1]}/remind")
+        message = browser.find("#message").get_attribute("value")
+        assert "ยังไม่ได้บันทึกแผนปฏิบัติการ" in message and "ปิดรับรายงานแล้ว" not in message
+
+
 def test_nacc_sets_window(browser, stack, current):
     """NACC sets a round's window: out-of-order dates are refused in Thai with what was typed kept; then the
     window is recorded and the compliance answer carries the new due date."""
     fy = current[0] - 4
-    browser.sign_in(NACC)
+    browser.sign_in(NACC, stack.activate(NACC))
+    browser.go("/nacc/windows")                         # opens on the current round, not the oldest year
+    moment = datetime.now(fiscal.BANGKOK)
+    year = fiscal.fiscal_year_of(moment)
+    latest = next(c for c in ((year, 12), (year, 6), (year - 1, 12), (year - 1, 6))
+                  if fiscal.default_opens(*c) <= moment)
+    assert (browser.find("#fiscal_year").get_attribute("value"), browser.find("#round").get_attribute("value")) \
+        == tuple(map(str, latest))
     browser.go(f"/nacc/windows?fiscal_year={fy}&round=6", shot="nacc-windows")
     default = fiscal.default_window(fy, 6, 15)
     due = (default.due_at + timedelta(days=7)).replace(hour=16, minute=30, second=0, microsecond=0)
     locks = due - timedelta(days=1)
-    set_value(browser, "#due_at", due.strftime("%Y-%m-%dT%H:%M"))
-    set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
+    assert not browser.all("input[type=datetime-local]") and "ค.ศ." not in browser.text()
+    assert date_shown(browser, "opens_at")[:3] == ("1", "4", str(fy))      # 1 April of the fiscal year, in BE
+    set_date(browser, "due_at", due)
+    set_date(browser, "locks_at", locks)
     browser.submit("main form[method=post] button[type=submit]", shot="nacc-windows-refused")
     assert "วันปิดรับรายงานต้องไม่ก่อนวันกำหนดส่ง" in browser.find(".field.has-error").text
-    assert browser.find("#due_at").get_attribute("value") == due.strftime("%Y-%m-%dT%H:%M")
+    assert date_shown(browser, "due_at") == parts(due)
     locks = due + timedelta(days=14)
-    set_value(browser, "#locks_at", locks.strftime("%Y-%m-%dT%H:%M"))
+    set_date(browser, "locks_at", locks)
     browser.submit("main form[method=post] button[type=submit]", shot="nacc-windows-set")
     assert "เรียบร้อยแล้ว" in browser.find(".notice").text
+    # the page read the window again until it showed the write (or says that the data is being updated)
+    if not browser.all(".updating"):
+        facts = browser.find(".round-facts").text
+        for instant in (due, locks):
+            assert f"{instant.day} " in facts and f"{instant.year + 543} 16:30" in facts, facts
+    assert date_shown(browser, "due_at") == parts(due) and date_shown(browser, "locks_at") == parts(locks)
     deadline = time.monotonic() + 30
     while True:
         answer = stack.api("GET", "tracker", f"/rounds/{fy}/6/compliance", NACC)[1]
@@ -302,7 +387,7 @@ def test_nacc_sets_window(browser, stack, current):
     (SUPERVISOR, "/supervisor", "supervisor-375"), (NACC, "/nacc", "nacc-375")])
 def test_narrow_screen(browser, stack, username, path, name):
     """At 375 px the overview and the compliance page fit: the body never scrolls sideways."""
-    browser.sign_in(username)
+    browser.sign_in(username, stack.activate(username))
     browser.width(375)
     browser.go(path, shot=name)
     overflow = browser.driver.execute_script(

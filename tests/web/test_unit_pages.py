@@ -74,6 +74,11 @@ def unlabelled(browser) -> list:
           .map(el => el.outerHTML);""")
 
 
+def as_of_query(day) -> str:
+    """The as-of form's fields (day, Thai month, Buddhist Era year) for a Common Era date."""
+    return f"date-day={day.day}&date-month={day.month}&date-year={day.year + 543}"
+
+
 def overflow(browser) -> int:
     return browser.driver.execute_script("return document.documentElement.scrollWidth")
 
@@ -144,24 +149,40 @@ def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
     browser.go(f"/units/{code}/history", shot="unit-history")
     history = browser.text()
     assert "ปรับชื่อให้ตรงตามคู่มือ" in history and "ได้รับจัดสรรงบประมาณเพิ่ม" in history
-    reasons = [r.text for r in browser.all("ol.trail li.event .event-reason")]       # each once, on its own line
-    assert reasons == ["เหตุผล: ปรับชื่อให้ตรงตามคู่มือ", "เหตุผล: ได้รับจัดสรรงบประมาณเพิ่ม",
-                       "เหตุผล: โอนไปดำเนินการในแผนของสำนักงานเขต"]
+    reasons = [r.text for r in browser.all("ol.trail li.event .event-reason")]       # each once, newest first
+    assert reasons == ["เหตุผล: โอนไปดำเนินการในแผนของสำนักงานเขต", "เหตุผล: ได้รับจัดสรรงบประมาณเพิ่ม",
+                       "เหตุผล: ปรับชื่อให้ตรงตามคู่มือ"]
     assert [history.count(r.removeprefix("เหตุผล: ")) for r in reasons] == [1, 1, 1]
-    summaries = [s.text for s in browser.all("ol.trail li.event .event-summary")]
+    summaries = [s.text for s in browser.all("ol.trail li.event .event-summary")][::-1]     # newest first
+    assert summaries[0] == "จัดทำแผน: แผนปฏิบัติการป้องกันการทุจริต ปีงบประมาณ พ.ศ. 2567-2570 (ปีงบประมาณ พ.ศ. 2567–2570)"
+    assert summaries[1] == "เพิ่มโครงการ: โครงการเสริมสร้างจิตสำนึกบุคลากร (มิติย่อยที่ 1.1)"
     assert summaries[4] == "แก้ไขรายละเอียดโครงการ: โครงการเสริมสร้างจิตสำนึกและความตระหนักแก่บุคลากร"
     assert summaries[5] == "ปรับงบประมาณปี 2569 ของโครงการ กิจกรรมเด็กและเยาวชนรู้ทันการทุจริต"
     assert summaries[6] == "ยกเลิกโครงการ: มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง"
     assert "20,000.00" in history and "25,000.00" in history                # the budget's old -> new
-    assert len(browser.all("ol.trail li.event")) == 7
+    assert [e.get_attribute("id") for e in browser.all("ol.trail li.event")] == [f"event-{n}" for n in range(7, 0, -1)]
+    assert "ล่าสุดอยู่บนสุด" in history and "ประกาศแผน" not in history and "มิติที่ 1.1" not in history
+    assert "กรอบการดำเนินงานตามแผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2561-2564" in history and "@1" not in history
+    assert browser.find("h1").text == f"ประวัติการเปลี่ยนแปลงของหน่วยงาน สำนักงานเขตหนองแขม ({code})"
 
-    # the plan as it stood at the end of a day (Bangkok): today it has the two active items, yesterday nothing
+    # the plan as it stood at the end of a day (Bangkok), chosen as day / Thai month / B.E. year (no CE picker)
     today = datetime.now(timezone(timedelta(hours=7))).date()
-    browser.go(f"/units/{code}/as-of?date={today.isoformat()}", shot="unit-as-of-today")
+    assert not browser.all("main input[type=date]")
+    browser.choose("#date-day", str(today.day)).choose("#date-month", str(today.month))
+    browser.type("#date-year", str(today.year + 543))
+    browser.submit("form.as-of button[type=submit]", shot="unit-as-of-today")
+    assert browser.path.startswith(f"/units/{code}/as-of?")
     assert [r.get_attribute("data-dimension") for r in browser.all("tr.item-row")] == ["1", "1"]
     assert "76,250.50" in browser.find("tr.total").text
-    browser.go(f"/units/{code}/as-of?date={(today - timedelta(days=1)).isoformat()}")
-    assert "ยังไม่ได้จัดทำแผน" in browser.text() and not browser.all("tr.item-row")
+    heading = browser.find("h1").text
+    assert f"สำนักงานเขตหนองแขม ({code})" in heading and str(today.year + 543) in heading
+    assert str(today.year) not in heading                                        # no Common Era year
+    assert browser.find("#date-year").get_attribute("value") == str(today.year + 543)
+    assert "ยังมาไม่ถึง" not in browser.text()                                    # today is not in the future
+    browser.go(f"/units/{code}/as-of?{as_of_query(today - timedelta(days=1))}", shot="unit-as-of-before")
+    text = browser.text()
+    assert "ยังไม่ได้จัดทำแผน" in text and not browser.all("tr.item-row")
+    assert "ณ วันดังกล่าวยังไม่มีการบันทึกใด" in text and "ฉบับที่ 0" not in text
 
 
 def test_if_match_refuses_a_change_made_elsewhere(browser, stack):
@@ -197,7 +218,9 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
     signed_in(browser, stack, code)
     browser.go(f"/units/{code}", shot="unit-home-rounds")
     card = browser.find("#round-2569-6")
-    assert "เลยกำหนดส่ง" in card.text and "กรณียกเว้น" in card.text     # overdue, reopened by an exception
+    assert "เลยกำหนดส่ง" in card.text and "ขยายเวลารายงานเป็นกรณีพิเศษ" in card.text     # overdue, reopened
+    assert "กรณียกเว้น" not in card.text and "อนุญาตพิเศษ" not in card.text
+    assert browser.find("h1").text == f"แผนปฏิบัติการป้องกันการทุจริตของหน่วยงาน สำนักงานเขตบางขุนเทียน ({code})"
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-empty")
     assert browser.find("form[data-draft]").get_attribute("data-fresh") == "1"
     browser.choose("#entries-0-status", "completed")
@@ -216,6 +239,17 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
     browser.submit("form[data-draft] button[type=submit]", shot="unit-report-recorded")
     assert "บันทึกรายงานเรียบร้อยแล้ว" in browser.find(".notice").text
     assert browser.find("form[data-draft]").get_attribute("data-recorded") == "1"
+    # above the form: the report as recorded, read-only, then the form under "แก้ไขรายงาน"
+    summary = browser.find("section.report-summary")
+    assert summary.find_element("css selector", ".summary-state").text
+    this_year_be = str(datetime.now(timezone(timedelta(hours=7))).year + 543)
+    assert this_year_be in summary.find_element("css selector", ".summary-sent").text
+    assert summary.find_element("css selector", ".summary-review").text == "รอหน่วยกำกับดูแลพิจารณา"
+    assert browser.find("#edit-h").text == "แก้ไขรายงาน"
+    assert browser.driver.execute_script(
+        "return document.querySelector('section.report-summary').compareDocumentPosition("
+        "document.querySelector('form[data-draft]')) & Node.DOCUMENT_POSITION_FOLLOWING") != 0
+    assert f"สำนักงานเขตบางขุนเทียน ({code})" in browser.find("p.unit-name").text
     reports = [e for e in stack.events(code) if e["type"] in REPORTS]
     assert [e["type"] for e in reports] == ["ReportSubmitted"]
     entries = {e["item_id"]: e for e in reports[0]["payload"]["entries"]}
@@ -233,6 +267,7 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-amended")
     versions = browser.find("ol.versions").text
     assert "14,500.50" in versions and "15,000.00" in versions
+    assert "เหตุผล: บุคลากรไม่เพียงพอ" in versions
     assert [e["type"] for e in stack.events(code) if e["type"] in REPORTS] == [
         "ReportSubmitted", "ReportAmended"]
     browser.go(f"/units/{code}", shot="unit-home-after-report")
@@ -278,6 +313,9 @@ def test_hostile_text_is_shown_as_text(browser, stack):
     assert not browser.all("main img[src=x]")
     stack.projected(code)
     browser.go(f"/units/{code}/history", shot="unit-history-hostile")
+    granted = [e.text for e in browser.all("ol.trail li.event-ReportingExceptionGranted")]
+    assert granted and all("31 ธ.ค. 2642 23:59 น." in g and "2099" not in g for g in granted), granted
+    assert all("ขยายเวลารายงานเป็นกรณีพิเศษ" in g and "อนุญาต" not in g for g in granted), granted
     assert browser.no_dialog()
     assert '"><img src=x onerror=alert(1)>' in browser.text()
     assert not browser.all("main img[src=x]") and not browser.all("main script")
@@ -308,10 +346,11 @@ def test_labels_and_375_px(browser, stack):
     browser.width(375)
     pages = {"home": f"/units/{code}", "plan": f"/units/{code}/plan", "item-new": f"/units/{code}/plan/items/new",
              "item": f"/units/{code}/plan/items/{item_id}", "report": f"/units/{code}/reports/2569/6",
-             "history": f"/units/{code}/history", "as-of": f"/units/{code}/as-of?date=2026-11-01"}
+             "history": f"/units/{code}/history", "as-of": f"/units/{code}/as-of?date-day=1&date-month=11&date-year=2569"}
     for name, path in pages.items():
         browser.go(path, shot=f"unit-375-{name}")
         assert "/signin" not in browser.path and browser.find("h1").text
+        assert f"สำนักงานเขตดอนเมือง ({code})" in browser.find("main").text, name
         assert unlabelled(browser) == [], (name, unlabelled(browser))
         assert overflow(browser) <= 376, (name, overflow(browser))
     browser.width(1280)
@@ -330,6 +369,10 @@ def test_supervisor_reads_without_forms(browser, stack):
     browser.go(f"/units/{code}", shot="unit-home-supervisor")
     assert browser.find("#round-2569-6")
     assert not browser.all("main form[method=post]")
+    text = browser.find("main").text
+    assert "กรุณาขอ" not in text and "กรุณาแก้ไขรายงานและส่งอีกครั้ง" not in text      # not addressed to the unit
+    remind = browser.all("#round-2569-6 a.sup-action")                            # the supervisor's own actions
+    assert remind and all("/supervisor/units/" in a.get_attribute("href") for a in remind)
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-supervisor")
     assert not browser.all("main form[method=post]")
     assert browser.find("h1").text
@@ -343,6 +386,9 @@ def test_plan_title_and_period_changed_with_a_reason(browser, stack):
     api_plan(stack, code, [("โครงการปลูกจิตสำนึกสุจริต", 1, "1.1", {"2569": "40000"})])
     signed_in(browser, stack, code)
     browser.go(f"/units/{code}/plan", shot="unit-plan-change-form")
+    assert f"สำนักงานเขตลาดพร้าว ({code})" in browser.find("p.lead").text
+    assert "กรอบการดำเนินงานตามแผนปฏิบัติการป้องกันการทุจริต พ.ศ." in browser.find("p.lead").text
+    assert "@" not in browser.find("p.lead").text and "กรอบการประเมิน" not in browser.text()
     assert browser.find("#title").get_attribute("value") == "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2570"
     assert browser.find("#plan-form input[name=version]").get_attribute("value") == str(len(stack.events(code)))
     before = len(stack.events(code))
@@ -357,6 +403,7 @@ def test_plan_title_and_period_changed_with_a_reason(browser, stack):
     browser.type("#last_fiscal_year", "2568").type("#reason", "ย่นระยะเวลาของแผน")
     browser.submit("#plan-form button[type=submit]", shot="unit-plan-change-rule")
     assert "มีรายการที่ดำเนินการในปีงบประมาณนอกช่วงใหม่" in browser.find(".refusal").text
+    assert "โครงการปลูกจิตสำนึกสุจริต (ปีงบประมาณ 2569)" in browser.find(".refusal").text     # which item, which year
     assert len(stack.events(code)) == before
     browser.type("#last_fiscal_year", "2571").type("#reason", "ขยายระยะเวลาตามแผนแม่บทฉบับใหม่")
     browser.submit("#plan-form button[type=submit]", shot="unit-plan-changed")
@@ -370,7 +417,7 @@ def test_plan_title_and_period_changed_with_a_reason(browser, stack):
         "แผนปฏิบัติการป้องกันการทุจริต พ.ศ. 2567-2571", 2571)
     stack.projected(code)
     browser.go(f"/units/{code}/history", shot="unit-history-plan-changed")
-    last = browser.all("ol.trail li.event")[-1]
+    last = browser.all("ol.trail li.event")[0]                                   # newest first
     assert "ปรับปรุงชื่อหรือระยะเวลาของแผน" in last.text
     assert last.find_element("css selector", ".event-reason").text == "เหตุผล: ขยายระยะเวลาตามแผนแม่บทฉบับใหม่"
     assert last.text.count("ขยายระยะเวลาตามแผนแม่บทฉบับใหม่") == 1
@@ -408,8 +455,13 @@ def test_supervisor_reads_the_full_plan_and_home_shows_the_review_comment(browse
     review = browser.find("#round-2569-6 dd.review")
     assert "ส่งกลับให้แก้ไข" in review.text and comment in review.find_element("css selector", ".review-comment").text
 
+    assert "รอหน่วยงานส่งรายงานอีกครั้ง" in browser.find("#round-2569-6").text
+
     browser.sign_out()
     signed_in(browser, stack, code)
     browser.go(f"/units/{code}", shot="unit-home-review-comment")
     review = browser.find("#round-2569-6 dd.review")
     assert "ส่งกลับให้แก้ไข" in review.text and f"“{comment}”" in review.text
+    browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-returned")
+    summary = browser.find("section.report-summary .summary-review").text
+    assert "ส่งกลับให้แก้ไข" in summary and f"“{comment}”" in summary
