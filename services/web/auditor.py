@@ -19,13 +19,6 @@ bp = Blueprint("auditor", __name__)
 UNIT_CODE = re.compile(r"^[0-9]{7}$")
 PAGE_SIZE = 50
 
-EVENT_TYPES = {
-    "PlanDeclared": _l("Plan declared"), "PlanPeriodChanged": _l("Plan period changed"),
-    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Item budget changed"),
-    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
-    "ReportAmended": _l("Report amended"), "ReportReviewed": _l("Report reviewed"),
-    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting time extended as a special case"),
-}
 
 # the 77 provinces as the directory spells them (กรุงเทพมหานคร first), for the search's list
 PROVINCES = (
@@ -49,12 +42,6 @@ class MomentForm(FlaskForm):
 
     as_of = ThaiDateTimeField(_l("Date and time (Bangkok)"))
 
-ITEM_FIELDS = {
-    "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
-    "fiscal_years": _l("Fiscal years"), "responsible": _l("Responsible"), "objectives": _l("Objectives"),
-    "target_groups": _l("Target groups"), "indicators": _l("Indicators"), "targets": _l("Targets"),
-    "remarks": _l("Remarks"),
-}
 
 # the tracker's verification reasons (English, for scripts) -> the same reason in the page's language
 CHAIN_REASONS = [
@@ -87,7 +74,7 @@ def chain_reason(reason: str | None) -> str:
 
 
 def event_type_name(type_: str) -> str:
-    return labels.name(EVENT_TYPES, type_)
+    return labels.name(labels.EVENT_TYPES, type_)
 
 
 def role_name(role: str) -> str:
@@ -128,7 +115,7 @@ def describe(event: dict, item_names: dict | None = None) -> str:
 def _names():
     return {"event_type_name": event_type_name, "role_name": role_name, "unit_kind_name": unit_kind_name,
             "describe": describe, "chain_reason": chain_reason, "UNIT_KINDS": labels.UNIT_KINDS,
-            "ITEM_FIELDS": ITEM_FIELDS}
+            "ITEM_FIELDS": labels.FIELD_NAMES}
 
 
 def _unit(person, code: str) -> dict:

@@ -11,6 +11,7 @@ from flask_babel import get_locale, gettext
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from wtforms.fields import Field
+from wtforms.validators import StopValidation
 from wtforms.utils import unset_value
 
 from shared.fiscal import BANGKOK, BE_OFFSET
@@ -93,6 +94,14 @@ class ThaiDateWidget:
             html.append(text("time", gettext("Time (24-hour)"), 5, field.default_time))
         html.append("</span>")
         return Markup("".join(html))
+
+
+def date_required(form, field):
+    """A ThaiDateTimeField that must name a date: when its parts are not one, its own reason alone is shown."""
+    if field.process_errors:
+        raise StopValidation()
+    if field.data is None:
+        raise StopValidation(gettext("This field is required."))
 
 
 class ThaiDateTimeField(Field):

@@ -24,6 +24,29 @@ TARGET_GROUPS = {
 }
 LIGHTS = {"green": _l("Green"), "orange": _l("Orange"), "red": _l("Red")}
 
+# the unit log's event types and the fields their changes name, as the history and the auditor show them
+EVENT_TYPES = {
+    "PlanDeclared": _l("Plan drawn up"), "PlanPeriodChanged": _l("Plan title or period changed"),
+    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Budget changed"),
+    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
+    "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
+    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting deadline extended as a special case"),
+    "ReportingWindowSet": _l("Reporting window set"),
+}
+FIELD_NAMES = {
+    "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),
+    "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework of the plan"),
+    "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
+    "fiscal_years": _l("Fiscal years"), "budgets": _l("Budget per fiscal year"),
+    "responsible": _l("Responsible division"), "objectives": _l("Objectives"), "target_groups": _l("Target groups"),
+    "indicators": _l("Indicators"), "targets": _l("Targets"), "remarks": _l("Remarks"),
+    "status": _l("Status"), "reason": _l("Reason"), "reason_text": _l("The reason in words"),
+    "budget_planned": _l("Budget in the plan"), "budget_ordinance": _l("Budget in the budget ordinance"),
+    "spent": _l("Amount disbursed"), "outputs": _l("Outputs"), "outcomes": _l("Outcomes"),
+    "problems": _l("Problems and obstacles"), "suggestions": _l("Suggestions"), "note": _l("Note"),
+    "review": _l("Review"), "exception_until": _l("Reports accepted until"),
+}
+
 
 def name(table: dict, code) -> str:
     """The name of ``code`` in ``table``, or the code itself when the table does not know it."""

@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 import time
 
 from wtforms import HiddenField, SelectField
-from wtforms.validators import Optional, StopValidation, ValidationError
+from wtforms.validators import Optional, ValidationError
 
 from shared import fiscal
 
@@ -16,7 +16,7 @@ from . import charts, labels
 from .auth import api, now, signed_in
 from .errors import ApiError
 from .formatting import thai_date
-from .forms import ThaiDateTimeField, new_key, refused
+from .forms import ThaiDateTimeField, date_required, new_key, refused
 from .supervision import RoundForm, requested_round, send_export, unit_kind_name
 
 bp = Blueprint("nacc", __name__)
@@ -100,21 +100,12 @@ WINDOW_FIELDS = ("opens_at", "due_at", "locks_at")
 
 
 class WindowForm(FlaskForm):
-    opens_at = ThaiDateTimeField(_l("Reporting opens"), default_time="00:00")
-    due_at = ThaiDateTimeField(_l("Due (reports after this are late)"))
-    locks_at = ThaiDateTimeField(_l("Locks (no report accepted after this without an extension)"))
+    opens_at = ThaiDateTimeField(_l("Reporting opens"), [date_required], default_time="00:00")
+    due_at = ThaiDateTimeField(_l("Due (reports after this are late)"), [date_required])
+    locks_at = ThaiDateTimeField(_l("Locks (no report accepted after this without an extension)"), [date_required])
     idempotency_key = HiddenField(default=new_key)
 
-    def _instant(self, field):
-        if field.process_errors:            # the parts do not make a date: the field already says why
-            raise StopValidation()
-        if field.data is None:
-            raise ValidationError(_("This field is required."))
-
-    validate_opens_at = validate_due_at = _instant
-
     def validate_locks_at(self, field):
-        self._instant(field)
         opens, due, locks = (f.data for f in (self.opens_at, self.due_at, self.locks_at))
         if due and locks and locks < due:
             raise ValidationError(_("The round cannot lock before the due date."))

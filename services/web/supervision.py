@@ -19,7 +19,7 @@ from shared import fiscal
 
 from . import charts, labels
 from .auth import api, apply_reasons, now, signed_in
-from .forms import ThaiDateTimeField, new_key, refused
+from .forms import ThaiDateTimeField, date_required, new_key, refused
 from .errors import ApiError
 from .explain import message as explain
 
@@ -115,17 +115,13 @@ class ReviewForm(FlaskForm):
 
 
 class ExceptionForm(FlaskForm):
-    until = ThaiDateTimeField(_l("Reports accepted until (Bangkok time)"))
+    until = ThaiDateTimeField(_l("Reports accepted until (Bangkok time)"), [date_required])
     reason = TextAreaField(_l("Reason for the exception"), validators=[
         DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
     idempotency_key = HiddenField(default=new_key)
 
     def validate_until(self, field):
-        from wtforms.validators import StopValidation, ValidationError
-        if field.process_errors:            # the parts do not make a date: the field already says why
-            raise StopValidation()
-        if field.data is None:
-            raise ValidationError(_("This field is required."))
+        from wtforms.validators import ValidationError
         if field.data <= now():
             raise ValidationError(_("The extension must end in the future."))
 

@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from shared.fiscal import BANGKOK
 from shared.framework import FrameworkRegistry
 
+from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
 from .forms import ThaiDateTimeField, done, keyed, refused
 from .errors import ApiError
@@ -791,27 +792,6 @@ def as_of(person, code):
 
 # ---- words for the audit trail --------------------------------------------------------------
 
-EVENT_TITLES = {
-    "PlanDeclared": _l("Plan drawn up"), "PlanPeriodChanged": _l("Plan title or period changed"),
-    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Budget changed"),
-    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
-    "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
-    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting deadline extended as a special case"),
-    "ReportingWindowSet": _l("Reporting window set"),
-}
-FIELD_NAMES = {
-    "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),
-    "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework of the plan"),
-    "name": _l("Name"), "kind": _l("Kind"), "dimension": _l("Dimension"), "sub_dimension": _l("Sub-dimension"),
-    "fiscal_years": _l("Fiscal years"), "budgets": _l("Budget per fiscal year"),
-    "responsible": _l("Responsible division"), "objectives": _l("Objectives"), "target_groups": _l("Target groups"),
-    "indicators": _l("Indicators"), "targets": _l("Targets"), "remarks": _l("Remarks"),
-    "status": _l("Status"), "reason": _l("Reason"), "reason_text": _l("The reason in words"),
-    "budget_planned": _l("Budget in the plan"), "budget_ordinance": _l("Budget in the budget ordinance"),
-    "spent": _l("Amount disbursed"), "outputs": _l("Outputs"), "outcomes": _l("Outcomes"),
-    "problems": _l("Problems and obstacles"), "suggestions": _l("Suggestions"), "note": _l("Note"),
-    "review": _l("Review"), "exception_until": _l("Reports accepted until"),
-}
 ITEM_STATES = {"active": _l("In the plan"), "removed": _l("Removed")}
 
 
@@ -823,10 +803,10 @@ def describe_field(field: str, items: dict) -> str:
         who = item_["details"]["name"] if item_ else parts[1]
         if len(parts) == 2:
             return _("Report line for “%(item)s”", item=who)
-        return f"{who}: {FIELD_NAMES.get(parts[2], parts[2])}"
+        return f"{who}: {labels.FIELD_NAMES.get(parts[2], parts[2])}"
     if parts[0] == "budgets" and len(parts) == 2:
         return _("Budget for fiscal year %(year)s", year=parts[1])
-    return str(FIELD_NAMES.get(field, field))
+    return str(labels.FIELD_NAMES.get(field, field))
 
 
 def describe_value(field: str, value, framework=None) -> str:
@@ -844,9 +824,9 @@ def describe_value(field: str, value, framework=None) -> str:
             if key == "reason_text" and value.get("reason"):
                 continue                                   # said with the reason: “อื่น ๆ: <text>”
             if key == "reason" and value.get(key):
-                shown.append(f"{FIELD_NAMES[key]}: {reason_words(value[key], value.get('reason_text'))}")
+                shown.append(f"{labels.FIELD_NAMES[key]}: {reason_words(value[key], value.get('reason_text'))}")
             elif value.get(key) not in (None, ""):
-                shown.append(f"{FIELD_NAMES[key]}: {describe_value('entries.x.' + key, value[key])}")
+                shown.append(f"{labels.FIELD_NAMES[key]}: {describe_value('entries.x.' + key, value[key])}")
         return "; ".join(shown) or "–"
     if isinstance(value, list):
         if last == "target_groups":
@@ -916,7 +896,7 @@ def _entry_summary(entry: dict, lang: str, items: dict) -> str:
 
 @bp.context_processor
 def _words():
-    return {"event_title": lambda t: str(EVENT_TITLES.get(t, t)), "describe_field": describe_field,
+    return {"event_title": lambda t: str(labels.EVENT_TYPES.get(t, t)), "describe_field": describe_field,
             "describe_value": describe_value, "entry_summary": _entry_summary,
             "dim_name": _dim_name, "reason_words": reason_words, "framework_title": framework_title,
             "sub_name": _sub_name, "role_label": lambda r: str(ROLE_NAMES.get(r, r))}

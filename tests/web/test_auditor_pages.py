@@ -64,7 +64,7 @@ def test_auditor_finds_unit_by_name_and_reads_its_history(browser, stack, histor
     lines = browser.all("table.events tbody tr")
     assert len(lines) == len(events) == 6
     text = browser.text()
-    assert "ประวัติเหตุการณ์" in text and "ประกาศแผน" in text and "ส่งรายงาน" in text
+    assert "ประวัติเหตุการณ์" in text and "จัดทำแผน" in text and "ส่งรายงาน" in text
     assert "ขยายเวลารายงานเป็นกรณีพิเศษ" in text and "กรณียกเว้น" not in text
     codes = [c.text for c in browser.all(".event-code code")]            # the code only small, labelled
     assert codes[0] == "PlanDeclared" and "รหัสเหตุการณ์" in browser.find(".event-code").text
