@@ -11,7 +11,7 @@ from shared.fiscal import BE_OFFSET, bangkok_iso, parse_instant
 
 from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
-from .formatting import from_local_input, money
+from .formatting import from_local_input, money, whole_number
 from .forms import ThaiDateTimeField
 
 bp = Blueprint("auditor", __name__)
@@ -146,8 +146,7 @@ def find(person):
     searched = bool(q or province or kind)
     next_url = (url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
                         cursor=page["next_cursor"]) if page.get("next_cursor") else None)
-    number = request.args.get("page", "")
-    number = int(number) if number.isdigit() and 1 <= int(number) <= 10000 and cursor else 1
+    number = (whole_number(request.args.get("page"), most=10000) or 1) if cursor else 1
     if next_url:
         next_url = url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
                            cursor=page["next_cursor"], page=number + 1)
@@ -188,9 +187,8 @@ def state(person, code):
     elif moment.as_of.data is not None:
         as_of = moment.as_of.data
     if version_text:
-        if version_text.isdigit() and len(version_text) < 16:
-            version = int(version_text)
-        else:
+        version = 0 if version_text.strip() == "0" else whole_number(version_text)
+        if version is None:
             refusal = _("The version is a whole number: 1 is the first event.")
     if as_of_text and as_of is None and refusal is None:
         as_of = from_local_input(as_of_text)
@@ -200,8 +198,11 @@ def state(person, code):
             except ValueError:
                 refusal = _("Choose a date and a time in the field.")
         if as_of is not None and as_of.year >= BE_OFFSET + 1900:
-            # a Buddhist Era year in a typed link: 2569 means 2026
-            as_of = as_of.replace(year=as_of.year - BE_OFFSET)
+            # a Buddhist Era year in a typed link: 2569 means 2026 (29 February may not exist in that year)
+            try:
+                as_of = as_of.replace(year=as_of.year - BE_OFFSET)
+            except ValueError:
+                as_of, refusal = None, _("Choose a date and a time in the field.")
         if as_of is not None:
             moment.as_of.data = as_of
     if version is not None and as_of is not None:

@@ -156,6 +156,21 @@ def sign_in():
     return render_template("auth/sign_in.html", form=form, notice=notice, refusal=refusal)
 
 
+def _sign_in_after(username: str, password: str, notice: str):
+    """Sign in with the password just set. If that sign-in is refused (throttled, or the API unreachable), the
+    password is set all the same: say so on the sign-in page rather than show the change as failed."""
+    try:
+        answer = api().call("submission", "POST", "/auth/token", json={"username": username, "password": password},
+                            headers=_forwarded()).body
+    except ApiError:
+        session.clear()
+        session["notice"] = gettext("Your new password is set. Please sign in with it.")
+        return redirect(url_for("auth.sign_in"))
+    _start(username, answer)
+    session["notice"] = notice
+    return redirect(url_for("home"))
+
+
 @bp.route("/activate", methods=["GET", "POST"])
 def activate():
     """First sign-in: the single-use code from the operator, and a password of the person's own choosing."""
@@ -169,9 +184,6 @@ def activate():
             api().call("submission", "POST", "/auth/activate",
                        json={"username": username, "activation_code": form.activation_code.data.strip(),
                              "password": form.password.data}, headers=_forwarded())
-            answer = api().call("submission", "POST", "/auth/token",
-                                json={"username": username, "password": form.password.data},
-                                headers=_forwarded()).body
         except ApiError as error:
             if error.status == 401:
                 refusal = gettext("The username or activation code is wrong, has expired or was already used.")
@@ -181,9 +193,8 @@ def activate():
             else:
                 raise
         else:
-            _start(username, answer)
-            session["notice"] = gettext("Your account is active and you are signed in.")
-            return redirect(url_for("home"))
+            return _sign_in_after(username, form.password.data,
+                                  gettext("Your account is active and you are signed in."))
     return render_template("auth/activate.html", form=form, refusal=refusal)
 
 
@@ -198,9 +209,6 @@ def password(person: Person):
             api().call("submission", "POST", "/auth/password", token=person.token,
                        json={"current_password": form.current_password.data,
                              "new_password": form.new_password.data}, headers=_forwarded())
-            answer = api().call("submission", "POST", "/auth/token",
-                                json={"username": person.username, "password": form.new_password.data},
-                                headers=_forwarded()).body
         except ApiError as error:
             if error.status == 401 and "current_password" not in error.field_errors():
                 refusal = gettext("The current password is wrong.")
@@ -210,9 +218,8 @@ def password(person: Person):
             else:
                 raise
         else:
-            _start(person.username, answer)
-            session["notice"] = gettext("Your password has been changed. Other sessions have been signed out.")
-            return redirect(url_for("home"))
+            return _sign_in_after(person.username, form.new_password.data,
+                                  gettext("Your password has been changed. Other sessions have been signed out."))
     return render_template("auth/password.html", form=form, refusal=refusal)
 
 

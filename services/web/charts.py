@@ -81,6 +81,8 @@ def _one_bar_each(series: list, *, value_axis: list, formatter=None) -> tuple:
                                    "style": _style([colour for _t, _v, colour in series] or ["#555d66"])})
     for text, value, _colour in reversed(series):           # pygal draws the first series at the bottom
         chart.add(text, [value])
+    if not series:                                          # no units at all: an empty axis, not a failure
+        chart.add("", [None])
     chart.x_labels = [""]
     return chart, height
 

@@ -120,6 +120,15 @@ def percent(rate) -> str:
     return f"ร้อยละ {value}" if _language() == "th" else f"{value} %"
 
 
+def whole_number(text: str | None, most: int = 10 ** 15) -> int | None:
+    """A positive whole number written in ASCII digits (``"²"`` passes ``str.isdigit`` but is not one), or None."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+        return None
+    value = int(text)
+    return value if 1 <= value <= most else None
+
+
 def be_year(ce_year: int) -> int:
     """A Common Era year in the Buddhist Era."""
     return ce_year + BE_OFFSET

@@ -43,16 +43,29 @@ def done(text: str, target: str):
     return redirect(target)
 
 
+def _replace(field, value: str) -> None:
+    """Change what a hidden field will render (WTForms renders what was posted before its data)."""
+    field.data = value
+    field.raw_data = [value]
+
+
 def refused(error: ApiError, form: FlaskForm | None = None, names: dict | None = None) -> str:
     """The sentence to show beside the form for an API refusal, its reasons put on the fields (``names``: API
     field -> form field). 401, 403 and 404 go to their own page; anything else, an unreachable API included,
     stays on the form with what was typed, to be sent again with the same key."""
     if error.status in (401, 403, 404):
         raise error
+    if error.status == 422 and "Idempotency-Key" in error.message:
+        # an earlier send of this very form was recorded (its answer was lost) and the form has changed since:
+        # what is typed now is a new change, which needs a key of its own
+        if form is not None and hasattr(form, "idempotency_key"):
+            _replace(form.idempotency_key, new_key())
+        return gettext("An earlier send of this form was already recorded. Check the page as it stands now; "
+                       "send the form again only if something is still to change.")
     if form is not None:
         apply_reasons(form, error, names)
         if error.status == 412 and hasattr(form, "version"):
-            form.version.data = str(error.body.get("current_version") or form.version.data)
+            _replace(form.version, str(error.body.get("current_version") or form.version.data))
     return explain(error)
 
 

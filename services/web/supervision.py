@@ -256,8 +256,10 @@ def remind_all(person):
             if error.status == 422 and not sent:        # the message itself is refused: show it at the field
                 apply_reasons(form, error)
                 return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
-            if error.status in (401, 503):
+            if error.status == 401:
                 raise
+            if error.status == 503:                     # the same form again: a re-send replays the ones sent
+                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
             failures.append(f"{code}: {explain(error)}")
         else:
             sent.append(code)

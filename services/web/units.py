@@ -26,7 +26,7 @@ from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
 from .forms import ThaiDateTimeField, done, keyed, refused
 from .errors import ApiError
-from .formatting import MoneyError, money, parse_money
+from .formatting import MoneyError, money, parse_money, whole_number
 from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
 
 bp = Blueprint("units", __name__)
@@ -718,8 +718,7 @@ def history(person, code):
     code = _code(code)
     state = _state(person, code)
     latest = int(state.get("version") or state["state"].get("version") or 0)
-    raw = request.args.get("cursor") or ""
-    cursor = int(raw) if raw.isdigit() and 1 <= int(raw) <= latest else None
+    cursor = whole_number(request.args.get("cursor"), most=latest)
     top = cursor or latest
     start = max(1, top - HISTORY_PAGE + 1)
     if top:

@@ -277,7 +277,10 @@ def test_report_submitted_once_when_sent_twice_then_amended(browser, stack):
 def test_report_draft_survives_a_reload(browser, stack):
     """What a clerk types in the report form comes back after a reload, before anything is sent."""
     code = DRAFTER
-    api_plan(stack, code)
+    if not stack.projected(code)["plan"] or not stack.projected(code)["plan"]["items"]:   # run on its own
+        api_plan(stack, code, [("โครงการอบรมคุณธรรมจริยธรรม", 1, "1.1", {"2569": "30000"})])
+    else:
+        api_plan(stack, code)
     signed_in(browser, stack, code)
     browser.go(f"/units/{code}/reports/2569/6")
     browser.type("#entries-0-problems", "เจ้าหน้าที่ไม่เพียงพอในไตรมาสแรก")
@@ -288,6 +291,15 @@ def test_report_draft_survives_a_reload(browser, stack):
     assert browser.find("#note").get_attribute("value") == "ร่างที่ยังไม่ได้ส่ง"
     assert browser.find("#draft-note").is_displayed()
     assert not [e for e in stack.events(code) if e["type"] in REPORTS]
+    kept = browser.driver.execute_script("return JSON.parse(localStorage.getItem(arguments[0]))",
+                                         f"ncc-draft:{code}:2569:6")
+    item_id = browser.find("input[name='entries-0-item_id']").get_attribute("value")
+    assert kept["values"][f"item:{item_id}:problems"] == "เจ้าหน้าที่ไม่เพียงพอในไตรมาสแรก"   # by item, not row
+    browser.press("ออกจากระบบ")                                # a shared office computer: signing out forgets it
+    assert browser.driver.execute_script("return Object.keys(localStorage)") == []
+    signed_in(browser, stack, code)
+    browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-after-sign-out")
+    assert browser.find("#entries-0-problems").get_attribute("value") == ""
     browser.driver.execute_script("localStorage.clear()")
 
 
@@ -465,3 +477,26 @@ def test_supervisor_reads_the_full_plan_and_home_shows_the_review_comment(browse
     browser.go(f"/units/{code}/reports/2569/6", shot="unit-report-returned")
     summary = browser.find("section.report-summary .summary-review").text
     assert "ส่งกลับให้แก้ไข" in summary and f"“{comment}”" in summary
+
+
+def test_changed_form_after_a_lost_answer_gets_a_new_key(stack):
+    """The first send of a form was recorded but its answer lost; the clerk edits and sends again with the same
+    key: the page says the earlier send was recorded and gives the form a new key, so the next send is a new
+    change (the API refuses one key for two different requests)."""
+    from services.web.app import create_app
+    from shared.config import Settings
+
+    code = "3106700"
+    stack.activate(code)
+    app = create_app(Settings(submission_url=stack.submission, tracker_url=stack.tracker),
+                     config={"WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    assert client.post("/signin", data={"username": code, "password": stack.passwords[code]}).status_code == 302
+    form = {"title": "แผนปฏิบัติการป้องกันการทุจริต", "first_fiscal_year": "2569", "last_fiscal_year": "2570",
+            "idempotency_key": "lost-answer-0001"}
+    assert client.post(f"/units/{code}/plan/declare", data=form).status_code == 302     # recorded; say the answer was lost
+    page = client.post(f"/units/{code}/plan/declare", data={**form, "title": "แผนฯ ที่แก้ชื่อแล้ว"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "ระบบได้บันทึกการส่งแบบฟอร์มนี้ครั้งก่อนไว้แล้ว" in html
+    assert "lost-answer-0001" not in html           # the page as it stands: the plan declared, no form with that key
+    assert [e["type"] for e in stack.events(code)] == ["PlanDeclared"]

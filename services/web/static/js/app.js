@@ -38,26 +38,39 @@
   }
 
   // A report being typed is kept in this browser (localStorage) until it is recorded: it survives a
-  // reload, a closed tab or a lost connection. The page marks a form with data-draft="<key>".
+  // reload, a closed tab or a lost connection. The page marks a form with data-draft="<unit>:<fy>:<round>"
+  // and data-basis (when the latest recorded report was sent). Each row's values are kept under its item's
+  // id, not its position, so a plan changed meanwhile never puts them on another item; a draft typed over
+  // an older report than the one now recorded is dropped; signing out clears every draft.
+  var PREFIX = "ncc-draft:";
+
   function drafts() {
     var form = document.querySelector("form[data-draft]");
     if (!form || !window.localStorage) { return; }
-    var key = "ncc-draft:" + form.dataset.draft;
+    var key = PREFIX + form.dataset.draft;
     var note = document.getElementById("draft-note");
     function fields() {
       return Array.prototype.filter.call(form.elements, function (el) {
         return el.name && el.name !== "csrf_token" && el.name !== "idempotency_key" && el.type !== "submit" && el.type !== "hidden";
       });
     }
+    function slot(el) {
+      var row = /^entries-(\d+)-(.+)$/.exec(el.name);
+      if (!row) { return el.name; }
+      var item = form.elements["entries-" + row[1] + "-item_id"];
+      return item ? "item:" + item.value + ":" + row[2] : el.name;
+    }
     if (form.dataset.recorded === "1") { localStorage.removeItem(key); }
     var saved = localStorage.getItem(key);
     if (saved && form.dataset.fresh === "1") {
       try {
-        var values = JSON.parse(saved);
+        var draft = JSON.parse(saved);
+        if ((draft.basis || "") !== (form.dataset.basis || "")) { throw new Error("typed over an older report"); }
         fields().forEach(function (el) {
-          if (!(el.name in values)) { return; }
-          if (el.type === "checkbox" || el.type === "radio") { el.checked = values[el.name] === el.value || values[el.name] === true; }
-          else { el.value = values[el.name]; }
+          var name = slot(el);
+          if (!(name in draft.values)) { return; }
+          if (el.type === "checkbox" || el.type === "radio") { el.checked = draft.values[name] === el.value || draft.values[name] === true; }
+          else { el.value = draft.values[name]; }
         });
         if (note) { note.hidden = false; }
       } catch (e) { localStorage.removeItem(key); }
@@ -65,15 +78,23 @@
     function save() {
       var values = {};
       fields().forEach(function (el) {
-        if (el.type === "radio") { if (el.checked) { values[el.name] = el.value; } }
-        else if (el.type === "checkbox") { values[el.name] = el.checked; }
-        else { values[el.name] = el.value; }
+        var name = slot(el);
+        if (el.type === "radio") { if (el.checked) { values[name] = el.value; } }
+        else if (el.type === "checkbox") { values[name] = el.checked; }
+        else { values[name] = el.value; }
       });
-      localStorage.setItem(key, JSON.stringify(values));
+      localStorage.setItem(key, JSON.stringify({basis: form.dataset.basis || "", values: values}));
     }
     form.addEventListener("input", save);
     form.addEventListener("change", save);
   }
+
+  // Signing out forgets every draft kept in this browser (a shared office computer).
+  document.addEventListener("submit", function (event) {
+    if (!event.target.dataset.clearDrafts || !window.localStorage) { return; }
+    Object.keys(localStorage).filter(function (k) { return k.indexOf(PREFIX) === 0; })
+      .forEach(function (k) { localStorage.removeItem(k); });
+  });
 
   document.addEventListener("DOMContentLoaded", function () { passwordRules(); drafts(); });
 }());
