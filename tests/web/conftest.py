@@ -249,6 +249,19 @@ class Browser:
             self.shot(shot)
         return self
 
+    def add_item(self, code: str, name: str, dimension: int, sub_dimension: str, budgets: dict, years: range,
+                 shot: str | None = None):
+        """Add a plan item through the unit's form: its fiscal years are those of ``budgets`` (baht as typed)."""
+        self.go(f"/units/{code}/plan/items/new")
+        self.type("#name", name).choose("#dimension", str(dimension)).choose("#sub_dimension", sub_dimension)
+        for n, year in enumerate(years):
+            self.tick(f"#fiscal_years-{n}", str(year) in budgets)
+            if str(year) in budgets:
+                self.type(f"#budget_{year}", budgets[str(year)])
+        if shot:
+            self.shot(shot)
+        return self.submit("main form[method=post] button[type=submit]")
+
     def text(self) -> str:
         return self.find("body").text
 

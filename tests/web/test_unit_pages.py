@@ -10,6 +10,7 @@ PLANNER, REPORTER, DRAFTER, HOSTILE = "3106100", "3106200", "3106300", "3106400"
 REVIEWED = "3106500"             # overseen by demo-sup-02 (codes[1::3] of the demo data)
 PERIOD = "3106600"               # overseen by demo-sup-03
 REPORTS = ("ReportSubmitted", "ReportAmended")
+YEARS = range(2567, 2571)                 # the test plans' fiscal years
 EXCEPTION = {"until": "2099-12-31T23:59:59+07:00", "reason": "ทดสอบ: เปิดให้รายงานรอบที่ล็อกแล้ว"}
 
 
@@ -49,20 +50,6 @@ def types(stack, code):
     return [e["type"] for e in stack.events(code)]
 
 
-def add_item(browser, code, name, dim, sub, budgets, shot=None):
-    browser.go(f"/units/{code}/plan/items/new")
-    assert browser.all("#name"), browser.text()
-    browser.type("#name", name)
-    browser.choose("#dimension", str(dim))
-    browser.choose("#sub_dimension", sub)
-    for n, year in enumerate(range(2567, 2571)):
-        browser.tick(f"#fiscal_years-{n}", str(year) in budgets)
-        if str(year) in budgets:
-            browser.type(f"#budget_{year}", budgets[str(year)])
-    if shot:
-        browser.shot(shot)
-    browser.submit("main form button[type=submit]")
-
 
 def unlabelled(browser) -> list:
     """Every visible form control without a <label for=id>, an enclosing label or an aria-label."""
@@ -98,11 +85,11 @@ def test_plan_declared_items_added_edited_rebudgeted_removed(browser, stack):
     assert browser.path == f"/units/{code}/plan"
     assert "จัดทำแผนเรียบร้อยแล้ว" in browser.text()
 
-    add_item(browser, code, "โครงการเสริมสร้างจิตสำนึกบุคลากร", 1, "1.1", {"2569": "50,000", "2570": "1,250.50"},
+    browser.add_item(code, "โครงการเสริมสร้างจิตสำนึกบุคลากร", 1, "1.1", {"2569": "50,000", "2570": "1,250.50"}, YEARS,
              shot="unit-item-add")
     assert "เพิ่ม" in browser.find(".notice").text
-    add_item(browser, code, "กิจกรรมเด็กและเยาวชนรู้ทันการทุจริต", 1, "1.3", {"2569": "20,000"})
-    add_item(browser, code, "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง", 2, "2.2", {"2569": "0", "2570": "100,000"})
+    browser.add_item(code, "กิจกรรมเด็กและเยาวชนรู้ทันการทุจริต", 1, "1.3", {"2569": "20,000"}, YEARS)
+    browser.add_item(code, "มาตรการเปิดเผยข้อมูลการจัดซื้อจัดจ้าง", 2, "2.2", {"2569": "0", "2570": "100,000"}, YEARS)
     browser.shot("unit-plan-three-items")
     rows = browser.all("tr.item-row")
     assert [r.get_attribute("data-dimension") for r in rows] == ["1", "1", "2"]
@@ -311,7 +298,7 @@ def test_hostile_text_is_shown_as_text(browser, stack):
     code = HOSTILE
     api_plan(stack, code)
     signed_in(browser, stack, code)
-    add_item(browser, code, "<script>alert(1)</script>", 1, "1.2", {"2569": "1,000"})
+    browser.add_item(code, "<script>alert(1)</script>", 1, "1.2", {"2569": "1,000"}, YEARS)
     assert browser.no_dialog()
     assert "<script>alert(1)</script>" in browser.find("table.plan-grid").text
     browser.go(f"/units/{code}/reports/2569/6")
@@ -339,7 +326,7 @@ def test_money_refused_in_thai_next_to_the_field(browser, stack):
     api_plan(stack, code)
     signed_in(browser, stack, code)
     before = len(stack.events(code))
-    add_item(browser, code, "โครงการทดสอบจำนวนเงิน", 2, "2.1", {"2569": "12,34"})
+    browser.add_item(code, "โครงการทดสอบจำนวนเงิน", 2, "2.1", {"2569": "12,34"}, YEARS)
     browser.shot("unit-item-money-refused")
     field = browser.find("#budget_2569").find_element("xpath", "./ancestor::div[contains(@class,'field')]")
     assert "ใช้เครื่องหมายจุลภาคคั่นหลักพันเท่านั้น" in field.text
