@@ -200,6 +200,14 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     return api
 
 
+def trust_forwarded(app: Flask, hops: int) -> None:
+    """Behind ``hops`` proxies (the web app is one): take the client's address and scheme from their
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto``, so throttling counts people, not the proxy."""
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def add_health(app: Flask, ping) -> None:
     """``/healthz`` (the process answers) and ``/readyz`` (its Redis answers, else 503)."""
 

@@ -10,7 +10,7 @@ from flask import Flask
 from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
 from shared import metrics
-from shared.web import add_health, make_api
+from shared.web import add_health, make_api, trust_forwarded
 from prometheus_client import Counter
 
 from shared.auth import Accounts, Throttle, Tokens, token_identity
@@ -53,10 +53,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     api.register_blueprint(bp, url_prefix="/api/v1")
     api.register_blueprint(auth_bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
-    if settings.forwarded_hops:
-        # behind the web app (or another proxy): throttle by the person's address, not the proxy's
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.forwarded_hops)
+    trust_forwarded(app, settings.forwarded_hops)
     registry = metrics.install(app, "submission")
     appended = Counter("ncc_events_appended", "Events appended, by type", ["type"], registry=registry)
     service.on_append = lambda event: appended.labels(event.type).inc()

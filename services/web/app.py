@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings, from_env
+from shared.web import trust_forwarded
 
 from . import formatting, i18n, labels
 from .client import Api
@@ -69,9 +70,7 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
     app.session_interface = SessionCookies()
     app.extensions["ncc_web"] = {"api": api or Api(settings.submission_url, settings.tracker_url),
                                  "clock": clock, "settings": settings}
-    if settings.forwarded_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.forwarded_hops, x_proto=settings.forwarded_hops)
+    trust_forwarded(app, settings.forwarded_hops)
     Babel(app, locale_selector=i18n.select_language)
     CSRFProtect(app)
     Talisman(app, force_https=False, session_cookie_secure=False, content_security_policy=CSP,

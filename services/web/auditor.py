@@ -73,16 +73,8 @@ def chain_reason(reason: str | None) -> str:
     return _("The system gave this reason: %(why)s", why=reason)
 
 
-def event_type_name(type_: str) -> str:
-    return labels.name(labels.EVENT_TYPES, type_)
-
-
 def role_name(role: str) -> str:
     return labels.name(ROLE_NAMES, role)
-
-
-def unit_kind_name(kind: str) -> str:
-    return labels.name(labels.UNIT_KINDS, kind)
 
 
 def describe(event: dict, item_names: dict | None = None) -> str:
@@ -113,8 +105,7 @@ def describe(event: dict, item_names: dict | None = None) -> str:
 
 @bp.context_processor
 def _names():
-    return {"event_type_name": event_type_name, "role_name": role_name, "unit_kind_name": unit_kind_name,
-            "describe": describe, "chain_reason": chain_reason, "UNIT_KINDS": labels.UNIT_KINDS,
+    return {"role_name": role_name, "describe": describe, "chain_reason": chain_reason, "UNIT_KINDS": labels.UNIT_KINDS,
             "ITEM_FIELDS": labels.FIELD_NAMES}
 
 

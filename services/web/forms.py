@@ -10,7 +10,7 @@ from flask import redirect, session
 from flask_babel import get_locale, gettext
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from wtforms.fields import Field
+from wtforms.fields import Field, HiddenField
 from wtforms.validators import StopValidation
 from wtforms.utils import unset_value
 
@@ -24,6 +24,12 @@ from .explain import message as explain
 def new_key() -> str:
     """A fresh Idempotency-Key for a write form (kept in the form when it is shown again after a refusal)."""
     return str(uuid.uuid4())
+
+
+class KeyedForm(FlaskForm):
+    """A write form: it carries the Idempotency-Key made when it was first shown."""
+
+    idempotency_key = HiddenField(default=new_key)
 
 
 def keyed(form: FlaskForm | None, version=None) -> FlaskForm | None:

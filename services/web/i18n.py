@@ -6,6 +6,7 @@ private directory when the app starts, so there is no compiled file to forget to
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def merged_catalogue(source: Path = SOURCE_DIR) -> Catalog:
     return merged
 
 
+@functools.cache
 def compile_catalogues(source: Path = SOURCE_DIR) -> str:
-    """Compile the merged catalogue into a new private directory; its path for BABEL_TRANSLATION_DIRECTORIES."""
+    """Compile the merged catalogue into a private directory, once per process; its path for
+    BABEL_TRANSLATION_DIRECTORIES."""
     target = Path(tempfile.mkdtemp(prefix="ncc-web-i18n-"))
     out = target / "th" / "LC_MESSAGES"
     out.mkdir(parents=True)

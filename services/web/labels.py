@@ -48,22 +48,6 @@ FIELD_NAMES = {
 }
 
 
-def name(table: dict, code) -> str:
-    """The name of ``code`` in ``table``, or the code itself when the table does not know it."""
-    return str(table.get(code, code if code is not None else ""))
-
-
-def install(app) -> None:
-    """Make the tables and ``state_name`` etc. available to every template."""
-    app.jinja_env.globals.update(
-        state_name=lambda c: name(STATES, c), kind_name=lambda c: name(KINDS, c),
-        item_status_name=lambda c: name(ITEM_STATUSES, c), reason_name=lambda c: name(REASONS, c),
-        round_name=lambda c: name(ROUNDS, int(c) if str(c).isdigit() else c),
-        decision_name=lambda c: name(DECISIONS, c), target_group_name=lambda c: name(TARGET_GROUPS, c),
-        light_name=lambda c: name(LIGHTS, c),
-        STATES=STATES, KINDS=KINDS, ITEM_STATUSES=ITEM_STATUSES, REASONS=REASONS, ROUNDS=ROUNDS,
-        TARGET_GROUPS=TARGET_GROUPS)
-
 # kinds of reporting unit (the registry's ``kind``)
 UNIT_KINDS = {
     "central_office": _l("Central office"), "district_office": _l("District office"),
@@ -73,3 +57,26 @@ UNIT_KINDS = {
     "subdistrict_administration": _l("Subdistrict administrative organisation"),
     "special": _l("Special local administration"), "other": _l("Other"),
 }
+
+
+def name(table: dict, code) -> str:
+    """The name of ``code`` in ``table``, or the code itself when the table does not know it."""
+    return str(table.get(code, code if code is not None else ""))
+
+
+def unit_kind_name(code) -> str:
+    """The name of a kind of unit (the registry's ``kind``)."""
+    return name(UNIT_KINDS, code)
+
+
+def install(app) -> None:
+    """Make the tables and ``state_name`` etc. available to every template."""
+    app.jinja_env.globals.update(
+        state_name=lambda c: name(STATES, c), kind_name=lambda c: name(KINDS, c),
+        item_status_name=lambda c: name(ITEM_STATUSES, c), reason_name=lambda c: name(REASONS, c),
+        round_name=lambda c: name(ROUNDS, int(c) if str(c).isdigit() else c),
+        decision_name=lambda c: name(DECISIONS, c), target_group_name=lambda c: name(TARGET_GROUPS, c),
+        light_name=lambda c: name(LIGHTS, c), unit_kind_name=unit_kind_name,
+        event_type_name=lambda c: name(EVENT_TYPES, c),
+        STATES=STATES, KINDS=KINDS, ITEM_STATUSES=ITEM_STATUSES, REASONS=REASONS, ROUNDS=ROUNDS,
+        TARGET_GROUPS=TARGET_GROUPS)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 import time
 
-from wtforms import HiddenField, SelectField
+from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
 from shared import fiscal
@@ -16,17 +15,13 @@ from . import charts, labels
 from .auth import api, now, signed_in
 from .errors import ApiError
 from .formatting import thai_date
-from .forms import ThaiDateTimeField, date_required, new_key, refused
-from .supervision import RoundForm, requested_round, send_export, unit_kind_name
+from .forms import KeyedForm, ThaiDateTimeField, date_required, refused
+from .labels import unit_kind_name
+from .supervision import RoundForm, requested_round, send_export
 
 bp = Blueprint("nacc", __name__)
 
 PAGE_SIZE = 100
-
-
-@bp.context_processor
-def _names():
-    return {"unit_kind_name": unit_kind_name}
 
 
 def current_round(moment=None) -> tuple[int, int]:
@@ -99,11 +94,10 @@ def export(person, fy, round_, fmt):
 WINDOW_FIELDS = ("opens_at", "due_at", "locks_at")
 
 
-class WindowForm(FlaskForm):
+class WindowForm(KeyedForm):
     opens_at = ThaiDateTimeField(_l("Reporting opens"), [date_required], default_time="00:00")
     due_at = ThaiDateTimeField(_l("Due (reports after this are late)"), [date_required])
     locks_at = ThaiDateTimeField(_l("Locks (no report accepted after this without an extension)"), [date_required])
-    idempotency_key = HiddenField(default=new_key)
 
     def validate_locks_at(self, field):
         opens, due, locks = (f.data for f in (self.opens_at, self.due_at, self.locks_at))

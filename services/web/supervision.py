@@ -19,7 +19,7 @@ from shared import fiscal
 
 from . import charts, labels
 from .auth import api, apply_reasons, now, signed_in
-from .forms import ThaiDateTimeField, date_required, new_key, refused
+from .forms import KeyedForm, ThaiDateTimeField, date_required, refused
 from .errors import ApiError
 from .explain import message as explain
 
@@ -28,19 +28,10 @@ bp = Blueprint("supervision", __name__)
 SUBMITTED_STATES = charts.SUBMITTED_STATES
 TO_REVIEW = ("submitted", "submitted_late")           # submitted, no decision yet on this version
 NOT_REPORTED = ("open", "overdue", "locked")          # could (or should) have reported and has not
-UNIT_KINDS = labels.UNIT_KINDS
 EXPORTS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-@bp.context_processor
-def _names():
-    return {"unit_kind_name": unit_kind_name}
-
-
-def unit_kind_name(code) -> str:
-    """The Thai name of a kind of unit (the registry's code)."""
-    return labels.name(UNIT_KINDS, code)
 
 
 
@@ -89,7 +80,7 @@ def requested_round() -> tuple[int | None, int | None]:
     return fy, round_
 
 
-class ReminderForm(FlaskForm):
+class ReminderForm(KeyedForm):
     message = TextAreaField(_l("Message to the units"), validators=[
         DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
     # sent instead of ``message`` to the units that have no plan for the year (shown only when there are some)
@@ -97,16 +88,14 @@ class ReminderForm(FlaskForm):
         Optional(), Length(max=5000, message=_l("This text is too long."))])
     fiscal_year = HiddenField()
     round = HiddenField()
-    idempotency_key = HiddenField(default=new_key)
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(KeyedForm):
     decision = RadioField(_l("Decision"), choices=[("accepted", _l("Accept the report")),
                                                    ("returned", _l("Return it for correction"))],
                           validators=[DataRequired(_l("Choose accept or return."))])
     comment = TextAreaField(_l("Comment to the unit"), validators=[
         Length(max=5000, message=_l("This text is too long."))])
-    idempotency_key = HiddenField(default=new_key)
 
     def validate_comment(self, field):
         if self.decision.data == "returned" and not (field.data or "").strip():
@@ -114,11 +103,10 @@ class ReviewForm(FlaskForm):
             raise ValidationError(_("Say what the unit should correct."))
 
 
-class ExceptionForm(FlaskForm):
+class ExceptionForm(KeyedForm):
     until = ThaiDateTimeField(_l("Reports accepted until (Bangkok time)"), [date_required])
     reason = TextAreaField(_l("Reason for the exception"), validators=[
         DataRequired(_l("This field is required.")), Length(max=5000, message=_l("This text is too long."))])
-    idempotency_key = HiddenField(default=new_key)
 
     def validate_until(self, field):
         from wtforms.validators import ValidationError

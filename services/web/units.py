@@ -24,7 +24,7 @@ from shared.framework import FrameworkRegistry
 
 from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
-from .forms import ThaiDateTimeField, done, keyed, refused
+from .forms import KeyedForm, ThaiDateTimeField, done, keyed, refused
 from .errors import ApiError
 from .formatting import MoneyError, money, parse_money, whole_number
 from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
@@ -204,10 +204,6 @@ def _round(status: dict, fy: int, round_: int) -> dict | None:
 
 
 # ---- forms ----------------------------------------------------------------------------------
-
-class KeyedForm(FlaskForm):
-    idempotency_key = HiddenField()
-
 
 class PlanForm(KeyedForm):
     title = StringField(_l("Title of the plan"), validators=[DataRequired(REQUIRED), Length(max=500)])
