@@ -1,8 +1,11 @@
 """Pure folds of a stream's events: a unit's plan and reports, and the national reporting windows."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import pickle
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+
+from immutables import Map
 
 from . import fiscal
 from .events import GENESIS_HASH, Event, upcast
@@ -241,13 +244,17 @@ def windows_from_dict(data: dict) -> WindowsState:
 
 @dataclass
 class RegistryState:
-    """The registered units, the accounts and who oversees which units, after the registry's events."""
+    """The registered units, the accounts and who oversees which units, after the registry's events.
+
+    The three mappings are persistent (``immutables.Map``): folding an event replaces a mapping by a new one
+    that shares all but the changed path with the old, so a fork of a national-size registry costs nothing
+    and the state readers hold never changes under them. Their values are never changed in place either."""
 
     version: int = 0
     head_hash: str = GENESIS_HASH
-    supervisors: dict = field(default_factory=dict)   # username -> sorted list of unit codes
-    units: dict = field(default_factory=dict)         # code -> {"name_th", "kind", "province"}
-    accounts: dict = field(default_factory=dict)      # username -> {"role", "name", "demo"}
+    supervisors: Map = field(default_factory=Map)     # username -> sorted list of unit codes
+    units: Map = field(default_factory=Map)           # code -> {"name_th", "kind", "province"}
+    accounts: Map = field(default_factory=Map)        # username -> {"role", "name", "demo"}
 
     def units_of(self, supervisor: str) -> list[str] | None:
         """The units a supervisor oversees (None: no such supervisor)."""
@@ -261,13 +268,13 @@ def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
         _check_follows(state, e, "registry")
         p = e.payload
         if e.type == "UnitRegistered":
-            state.units[p["code"]] = {k: p.get(k) for k in ("name_th", "kind", "province")}
+            state.units = state.units.set(p["code"], {k: p.get(k) for k in ("name_th", "kind", "province")})
         elif e.type == "AccountCreated":
-            state.accounts[p["username"]] = {k: p.get(k) for k in ("role", "name", "demo")}
+            state.accounts = state.accounts.set(p["username"], {k: p.get(k) for k in ("role", "name", "demo")})
         elif e.type in ("SupervisorAssigned", "SupervisorUnassigned"):
             units = set(state.supervisors.get(p["supervisor"], []))
             units = units | set(p["units"]) if e.type == "SupervisorAssigned" else units - set(p["units"])
-            state.supervisors[p["supervisor"]] = sorted(units)
+            state.supervisors = state.supervisors.set(p["supervisor"], sorted(units))
         else:
             raise ValueError(f"the registry stream cannot hold {e.type} events")
         state.version, state.head_hash = e.version, e.hash
@@ -276,13 +283,14 @@ def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
 
 def registry_to_dict(state: RegistryState) -> dict:
     """The registry as JSON-native data."""
-    return {"version": state.version, "head_hash": state.head_hash, "supervisors": state.supervisors,
-            "units": state.units, "accounts": state.accounts}
+    return {"version": state.version, "head_hash": state.head_hash, "supervisors": dict(state.supervisors),
+            "units": dict(state.units), "accounts": dict(state.accounts)}
 
 
 def registry_from_dict(data: dict) -> RegistryState:
     """The inverse of ``registry_to_dict``."""
-    return RegistryState(data["version"], data["head_hash"], data["supervisors"], data["units"], data["accounts"])
+    return RegistryState(data["version"], data["head_hash"], Map(data["supervisors"]), Map(data["units"]),
+                         Map(data["accounts"]))
 
 
 @dataclass
@@ -328,6 +336,17 @@ def fold_onto(state, events):
     for event in events:
         apply(state, event)
     return state
+
+
+def fork(state):
+    """A copy of a folded state that folding may change while others go on reading the original.
+
+    The registry's is a shallow copy (its mappings are persistent, so folding onto the copy leaves the original
+    as it was), whatever its size; a unit's or the windows' state is small and copied whole (a pickle round
+    trip: over twice as fast as ``copy.deepcopy`` here)."""
+    if isinstance(state, RegistryState):
+        return replace(state)
+    return pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
 
 
 def to_dict(state) -> dict:

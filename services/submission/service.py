@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import threading
 import uuid
 from collections import OrderedDict
@@ -41,11 +40,6 @@ def fingerprint(method: str, path: str, body: dict) -> str:
     """What makes two requests 'the same' for an Idempotency-Key: method, path and the parsed body."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
     return hashlib.sha256(f"{method} {path}\n{text}".encode("utf-8")).hexdigest()
-
-
-def _copy(state):
-    """A deep copy of a folded state (a pickle round trip: over twice as fast as copy.deepcopy here)."""
-    return pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class SubmissionService:
         state = None
         if cached is not None and cached.version < version:
             try:
-                state = plan_fold.fold_onto(_copy(cached), read_events(
+                state = plan_fold.fold_onto(plan_fold.fork(cached), read_events(
                     self.redis, self.keys, stream, first=cached.version + 1))
             except ValueError:
                 state = None        # the log does not follow on from what we saw: read it all again

@@ -5,7 +5,8 @@ import json
 
 from shared.events import canonical
 from shared.keys import Keys
-from shared.plan import UnitState, from_dict, state_from_dict
+from shared.plan import UnitState, fold_onto, fork, from_dict, state_from_dict
+from shared.streams import read_events
 
 # Checks first, then writes: the checkpoint must still be the one the job started from, and the
 # audit list must hold exactly one entry per projected event. The unprojected marker is cleared
@@ -84,13 +85,26 @@ class ReadModels:
         checkpoint moved: every read request consults them, and the registry's snapshot is megabytes
         nationally. The states returned are shared; readers never change them."""
         key = self.keys.read_model(stream)
-        mark = (self.redis.hget(key, "checkpoint"), self.redis.get(self.keys.rebuilt(stream)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(key, "checkpoint")
+        pipe.get(self.keys.rebuilt(stream))
+        mark = tuple(pipe.execute())
         cached = self._national.get(stream)          # a rebuild may repair a snapshot at the same checkpoint
         if cached is not None and cached[0] == mark:
             return cached[1]
-        checkpoint, snap = self.redis.hmget(key, "checkpoint", "snapshot")
-        state = from_dict(stream, json.loads(snap) if snap else None)
-        self._national[stream] = ((checkpoint, mark[1]), state)
+        state = None
+        if cached is not None and cached[0][1] == mark[1] and cached[1].version < int(mark[0] or 0):
+            # only the events projected since: the same fold the snapshot holds, without parsing megabytes
+            try:
+                state = fold_onto(fork(cached[1]), read_events(self.redis, self.keys, stream,
+                                                                cached[1].version + 1, int(mark[0])))
+            except ValueError:
+                state = None
+        if state is None:
+            checkpoint, snap = self.redis.hmget(key, "checkpoint", "snapshot")
+            state = from_dict(stream, json.loads(snap) if snap else None)
+            mark = (checkpoint, mark[1])
+        self._national[stream] = (mark, state)
         return state
 
     def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, audit: list[dict],
