@@ -113,6 +113,14 @@ def parse_instant(text: str) -> datetime:
     return _aware(instant)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_micros(instant: datetime) -> int:
+    """Microseconds since 1970 UTC, exactly (a sorted set's score: below 2**53 for millennia)."""
+    return (_aware(instant) - _EPOCH) // timedelta(microseconds=1)
+
+
 def bangkok_iso(instant: datetime) -> str:
     """An instant as ISO-8601 in Bangkok time, to the second (``2021-04-30T23:59:59+07:00``)."""
     return _aware(instant).astimezone(BANGKOK).replace(microsecond=0).isoformat()

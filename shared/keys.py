@@ -10,6 +10,9 @@ REGISTRY_STREAM = "registry"
 
 SECURITY_PREFIX = "security:"
 
+# The sorted sets beside each round's facts hash (see Keys.round_marks), in the projection scripts' order.
+ROUND_MARKS = ("submitted", "unreviewed", "decided", "excepted")
+
 
 def is_unit_stream(stream: str) -> bool:
     """Whether a stream is a unit's (named by its 7-digit code) rather than a national or security one."""
@@ -79,6 +82,15 @@ class Keys:
     def rounds(self, partition: int, fiscal_year: int, round_: int) -> str:
         """Hash: unit -> its facts for one fiscal year and round (the rollups' input)."""
         return f"{self.prefix}:{self.tag(partition)}:rounds:{fiscal_year}:{round_}"
+
+    def round_marks(self, partition: int, fiscal_year: int, round_: int) -> list[str]:
+        """Sorted sets beside a round's facts hash, written with it in the projection's one atomic step, from
+        which the national counts per state and rates are read without reading a single unit's facts:
+        ``submitted`` unit -> instant of its first report (microseconds), ``unreviewed`` the same for reports
+        with no decision on their latest version, ``decided`` unit -> 1 accepted, 2 returned, ``excepted`` unit
+        without a report -> end of its latest exception (microseconds)."""
+        base = self.rounds(partition, fiscal_year, round_)
+        return [f"{base}:{mark}" for mark in ROUND_MARKS]
 
     def parked(self, partition: int) -> str:
         """Hash: stream -> why its projection stopped (the version and the error)."""

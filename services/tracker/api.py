@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import json
+import tempfile
 
 from flask import Response, current_app, g, request
 from marshmallow import Schema, fields, validate
@@ -42,8 +45,17 @@ class AuditQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
-class RoundQuery(Schema):
-    """Which round; by default the latest one whose window has opened."""
+class PageQuery(Schema):
+    """Which rows of a rollup: after a unit code, at most so many (none given: every row, streamed)."""
+
+    cursor = fields.String(validate=validate.Regexp(r"^\d{7}$"),
+                           metadata={"description": "the next_cursor of the previous page (a unit code)"})
+    limit = fields.Integer(validate=validate.Range(0, 1000),
+                           metadata={"description": "rows per page (0: counts and rates only); none: every row"})
+
+
+class RoundQuery(PageQuery):
+    """Which round (by default the latest one whose window has opened), and which rows."""
 
     fiscal_year = FiscalYear(strict=False)
     round = Round(strict=False)
@@ -91,6 +103,7 @@ class RollupAnswer(Schema):
     on_time_rate = fields.Float(allow_none=True)
     counts = fields.Dict()
     rows = fields.List(fields.Dict())
+    next_cursor = fields.String(allow_none=True, metadata={"description": "where the next page starts (limit given)"})
     supervisor = fields.String()
 
 
@@ -290,10 +303,34 @@ def _round(queries, now, args):
     return (args["fiscal_year"], args["round"]) if "fiscal_year" in args else queries.current_round(now)
 
 
+def _answer(doc: dict):
+    """A rollup as JSON: a page of rows through the answer schema, or every row streamed as it is read (at
+    national size the rows are megabytes, and nothing needs them all in memory at once)."""
+    if isinstance(doc["rows"], list):
+        return doc
+    rows = _started(doc.pop("rows"))
+
+    def body():
+        yield _json(doc)[:-1] + ',"rows":['
+        chunk = []
+        for n, row in enumerate(rows):
+            chunk.append(("," if n else "") + _json(row))
+            if len(chunk) == 500:
+                yield "".join(chunk)
+                chunk = []
+        yield "".join(chunk) + "]}"
+
+    return Response(body(), mimetype="application/json")
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 @bp.route("/supervisors/<username>/overview", methods=["GET"])
 @bp.arguments(RoundQuery, location="query")
 @bp.response(200, RollupAnswer)
-@bp.doc(summary="A supervisor's units for one round: counts per state, rates, one row per unit")
+@bp.doc(summary="A supervisor's units for one round: counts per state, rates, one row per unit (paged with limit)")
 def supervisor_overview(args, username):
     queries, now, actor = _ctx()
     authorize_read(actor, "overview", supervisor=username)
@@ -303,7 +340,8 @@ def supervisor_overview(args, username):
         raise NotFoundError(f"no supervisor {username!r}")
     units = units or []
     fy, round_ = _round(queries, now, args)
-    return {**queries.rollup(fy, round_, now, units, registry), "supervisor": username}
+    return {**queries.rollup(fy, round_, now, units, registry, cursor=args.get("cursor"), limit=args.get("limit")),
+            "supervisor": username}
 
 
 def _check_round(fiscal_year, round_):
@@ -312,14 +350,16 @@ def _check_round(fiscal_year, round_):
 
 
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/compliance", methods=["GET"])
+@bp.arguments(PageQuery, location="query")
 @bp.response(200, RollupAnswer)
-@bp.doc(summary="Every unit for one round: counts per state, reporting and on-time rates")
-def compliance(fiscal_year, round):  # noqa: A002
+@bp.doc(summary="Every unit for one round: counts per state, reporting and on-time rates, one row per unit "
+                "(every row streamed, or a page with limit and cursor)")
+def compliance(args, fiscal_year, round):  # noqa: A002
     queries, now, actor = _ctx()
     _check_round(fiscal_year, round)
     authorize_read(actor, "compliance")
-    registry = queries.registry()
-    return queries.rollup(fiscal_year, round, now, sorted(registry.units), registry)
+    return _answer(queries.rollup(fiscal_year, round, now, None, queries.registry(), cursor=args.get("cursor"),
+                                  limit=args.get("limit")))
 
 
 def _export(fiscal_year, round_):
@@ -327,47 +367,93 @@ def _export(fiscal_year, round_):
     _check_round(fiscal_year, round_)
     authorize_read(actor, "export")
     registry = queries.registry()
-    units = (registry.units_of(actor.username) or []) if actor.role == "supervisor" else sorted(registry.units)
+    units = (registry.units_of(actor.username) or []) if actor.role == "supervisor" else None
     return export_rows(queries.rollup(fiscal_year, round_, now, units, registry)), f"compliance-{fiscal_year}-{round_}"
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")     # what a spreadsheet would read as the start of a formula
+
+
+def as_text(value):
+    """A cell for a CSV that a spreadsheet opens: text that would start a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/export.csv", methods=["GET"])
-@bp.doc(summary="One row per unit, CSV (UTF-8 with BOM, opens in Excel with Thai intact)",
+@bp.doc(summary="One row per unit, CSV (UTF-8 with BOM, opens in Excel with Thai intact), streamed",
         responses={"200": {"description": "CSV", "content": {"text/csv": {}}}})
 def export_csv(fiscal_year, round):  # noqa: A002
     (header, rows), name = _export(fiscal_year, round)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+    rows = _started(rows)
+
+    def body():
+        out = io.StringIO()
+        writer = csv.writer(out)
+        out.write("\ufeff")
+        writer.writerow(header)
+        for n, row in enumerate(rows, start=1):
+            writer.writerow([as_text(v) for v in row])
+            if n % 500 == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return Response(body(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/export.xlsx", methods=["GET"])
 @bp.doc(summary="One row per unit, a real spreadsheet with Thai headers",
-        responses={"200": {"description": "XLSX", "content": {
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+        responses={"200": {"description": "XLSX", "content": {XLSX: {}}}})
 def export_xlsx(fiscal_year, round):  # noqa: A002
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     (header, rows), name = _export(fiscal_year, round)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = f"FY{fiscal_year} R{round}"
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(row)
-    sheet.freeze_panes = "A2"
-    for column, title in zip(sheet.columns, header):
-        sheet.column_dimensions[column[0].column_letter].width = max(12, min(40, len(title)))
-    out = io.BytesIO()
-    book.save(out)
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(_workbook(header, rows, f"FY{fiscal_year} R{round}"), mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+def _workbook(header: list[str], rows, title: str):
+    """The workbook written row by row (XlsxWriter's constant-memory mode flushes each row to a temporary
+    file), before the answer starts, so a store that fails meanwhile still gets its 503; then sent from that
+    file, already unlinked, in chunks. Text is written as text, never as a formula, a number or a link."""
+    import xlsxwriter
+
+    with tempfile.TemporaryDirectory(prefix="ncc-export-") as tmp:
+        path = f"{tmp}/export.xlsx"
+        book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": tmp, "strings_to_formulas": False,
+                                          "strings_to_numbers": False, "strings_to_urls": False})
+        sheet = book.add_worksheet(title)
+        sheet.freeze_panes(1, 0)
+        for column, text in enumerate(header):
+            sheet.set_column(column, column, max(12, min(40, len(text))))
+        sheet.write_row(0, 0, header, book.add_format({"bold": True}))
+        text, number = sheet.write_string, sheet.write_number
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if isinstance(value, str):
+                    text(r, c, value)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    number(r, c, value)
+        book.close()
+        f = open(path, "rb")                    # noqa: SIM115 - closed by the generator below
+    return _chunks(f)
+
+
+def _chunks(f, size: int = 256 * 1024):
+    with f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def _started(rows):
+    """The rows with the first one already read: a store that cannot be read fails the request (503) before
+    the answer starts, rather than cutting it short."""
+    rows = iter(rows)
+    first = next(rows, _started)
+    return rows if first is _started else itertools.chain((first,), rows)
 
 
 @bp.route("/lag", methods=["GET"])

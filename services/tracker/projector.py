@@ -189,6 +189,39 @@ def round_facts(state: UnitState) -> dict:
     return out
 
 
+DECIDED = {"accepted": 1, "returned": 2}      # scores in a round's ``decided`` sorted set
+
+
+def round_marks(facts: dict | None) -> tuple:
+    """A unit's scores in its round's sorted sets (``shared.keys.ROUND_MARKS`` order), None where it is not in
+    one: what ``classify`` and ``on_time`` need of the facts, except the window and the instant."""
+    if not facts:
+        return (None, None, None, None)
+    if facts["submitted_at"]:
+        first = fiscal.epoch_micros(fiscal.parse_instant(facts["first_submitted_at"]))
+        decided = DECIDED.get(facts["review"])
+        return (first, None if decided else first, decided, None)
+    until = facts["exception_until"]
+    return (None, None, None, fiscal.epoch_micros(fiscal.parse_instant(until)) if until else None)
+
+
+def tally(expected: int, marks: dict, window: fiscal.Window, now: datetime) -> dict:
+    """Counts per state and the submitted and on-time totals of ``expected`` units, from the round's sorted
+    sets counted at the window's due date and at ``now`` (``ReadModels.round_tallies``); the same numbers as
+    ``classify`` and ``on_time`` over every unit's facts."""
+    counts = dict.fromkeys(STATES, 0)
+    counts.update(accepted=marks["accepted"], returned=marks["returned"], submitted=marks["unreviewed_by_due"],
+                  submitted_late=marks["unreviewed"] - marks["unreviewed_by_due"])
+    unreported = expected - marks["submitted"]
+    phase = window.phase(now)
+    if phase == "locked":
+        counts["overdue"] = marks["excepted_open"]
+        counts["locked"] = unreported - marks["excepted_open"]
+    else:
+        counts[{"not_open": "not_open", "open": "open", "late": "overdue"}[phase]] = unreported
+    return {"counts": counts, "submitted": marks["submitted"], "on_time": marks["submitted_by_due"]}
+
+
 def traffic_light(round_: int, rate: str | None) -> str | None:
     """green / orange / red for an implementation rate, by the round's thresholds."""
     if rate is None:

@@ -1,6 +1,7 @@
 """Read-side queries: a unit's status and audit trail, rollups per supervisor and nationally, exports."""
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 from shared.plan import RegistryState, UnitState, WindowsState, fold_onto, to_dict
 from shared.streams import read_events, verify_stream
 
-from .projector import STATES, SUBMITTED_STATES, classify, on_time, traffic_light, unit_status
+from .projector import STATES, SUBMITTED_STATES, classify, on_time, tally, traffic_light, unit_status
 from .store import ReadModels
 
 EMPTY_FACTS = {"scheduled_items": 0, "first_submitted_at": None, "submitted_at": None, "amendments": 0,
@@ -95,36 +96,62 @@ class Queries:
         return fy - 2, 12
 
     def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None,
-               registry: RegistryState | None = None) -> dict:
-        """Counts per state, reporting and on-time rates, one row per unit of ``units`` (None: every unit
-        with a plan covering the fiscal year); each row names the unit, its province and kind (registry)."""
+               registry: RegistryState | None = None, *, cursor: str | None = None,
+               limit: int | None = None) -> dict:
+        """Counts per state, reporting and on-time rates, and one row per unit of ``units`` (None: every
+        registered unit), each naming the unit, its province and kind (registry); the rows after ``cursor`` (a
+        unit code), at most ``limit`` of them, with ``next_cursor`` when more remain.
+
+        Nationally the counts come from the round's sorted sets, a constant number of round trips whatever the
+        number of units, and ``rows`` is an iterator that reads the units' facts a chunk at a time as it is
+        consumed (``limit`` None: to the end); for the units given (a supervisor's) both come from their facts."""
         window = self.windows().window(fiscal_year, round_, self.grace_days)
         registered = (registry or self.registry()).units
-        facts = self.models.round_facts(fiscal_year, round_, units)
-        names = sorted(units) if units is not None else sorted(facts)
-        counts = dict.fromkeys(STATES, 0)
-        rows, submitted, timely = [], 0, 0
-        for unit in names:
-            f = facts.get(unit, {**EMPTY_FACTS, "fiscal_year": fiscal_year, "round": round_})
-            state = classify(f, window, now)
-            counts[state] += 1
-            submitted += state in SUBMITTED_STATES
-            timely += on_time(f, window)
-            about = registered.get(unit) or {}
-            rows.append({"unit": unit, **{k: about.get(k) for k in UNIT_FIELDS}, "state": state,
-                         "has_plan": unit in facts, "on_time": on_time(f, window),
-                         **{k: f[k] for k in EMPTY_FACTS},
-                         "traffic_light": traffic_light(round_, f["implementation_rate"])})
+        if units is None:
+            names = sorted(registered)
+            head = tally(len(names), self.models.round_tallies(fiscal_year, round_, window.due_at, now), window,
+                         now)
+            start = bisect.bisect_right(names, cursor) if cursor else 0
+            page = names[start:] if limit is None else names[start:start + limit]
+            rows = self._rows(page, fiscal_year, round_, window, now, registered)
+            rows = rows if limit is None else list(rows)
+        else:
+            names = sorted(units)
+            rows = list(self._rows(names, fiscal_year, round_, window, now, registered))
+            counts = dict.fromkeys(STATES, 0)
+            for row in rows:
+                counts[row["state"]] += 1
+            head = {"counts": counts, "submitted": sum(r["state"] in SUBMITTED_STATES for r in rows),
+                    "on_time": sum(r["on_time"] for r in rows)}
+            start = bisect.bisect_right(names, cursor) if cursor else 0
+            rows = rows[start:] if limit is None else rows[start:start + limit]
         expected = len(names)
+        more = bool(limit) and start + limit < expected          # limit 0: the figures alone
 
         def rate(n):
             return float((Decimal(n) / expected).quantize(Decimal("0.0001"))) if expected else None
 
         return {"fiscal_year": fiscal_year, "round": round_, "as_of": fiscal.bangkok_iso(now),
                 "opens_at": fiscal.bangkok_iso(window.opens_at), "due_at": fiscal.bangkok_iso(window.due_at),
-                "locks_at": fiscal.bangkok_iso(window.locks_at), "expected": expected, "submitted": submitted,
-                "on_time": timely, "reporting_rate": rate(submitted), "on_time_rate": rate(timely),
-                "counts": counts, "rows": rows}
+                "locks_at": fiscal.bangkok_iso(window.locks_at), "expected": expected, "submitted": head["submitted"],
+                "on_time": head["on_time"], "reporting_rate": rate(head["submitted"]),
+                "on_time_rate": rate(head["on_time"]), "counts": head["counts"], "rows": rows,
+                "next_cursor": names[start + limit - 1] if more else None}
+
+    def _rows(self, names: list[str], fiscal_year: int, round_: int, window, now: datetime, registered,
+              chunk: int = 500):
+        """The rows of ``names``, their facts read ``chunk`` units at a time (one pipelined round trip each)."""
+        empty = {**EMPTY_FACTS, "fiscal_year": fiscal_year, "round": round_}
+        for first in range(0, len(names), chunk):
+            part = names[first:first + chunk]
+            facts = self.models.round_facts(fiscal_year, round_, part)
+            for unit in part:
+                f = facts.get(unit, empty)
+                about = registered.get(unit) or {}
+                timely = on_time(f, window)
+                yield {"unit": unit, **{k: about.get(k) for k in UNIT_FIELDS}, "state": classify(f, window, now),
+                       "has_plan": unit in facts, "on_time": timely, **{k: f[k] for k in EMPTY_FACTS},
+                       "traffic_light": traffic_light(round_, f["implementation_rate"])}
 
 
 EXPORT_COLUMNS = [
@@ -137,9 +164,10 @@ EXPORT_COLUMNS = [
 ]
 
 
-def export_rows(rollup: dict) -> tuple[list[str], list[list]]:
-    """Header (Thai, with the field name) and one row per unit, for CSV and XLSX alike."""
+def export_rows(rollup: dict):
+    """Header (Thai, with the field name) and one row per unit, for CSV and XLSX alike; the rows are an iterator
+    over the rollup's, so an export is written as its rows are read."""
     header = [f"{th} ({key})" for key, th in EXPORT_COLUMNS]
-    rows = [[row[key] if not isinstance(row[key], bool) else ("ใช่" if row[key] else "ไม่") for key, _ in
-             EXPORT_COLUMNS] for row in rollup["rows"]]
+    rows = ([row[key] if not isinstance(row[key], bool) else ("ใช่" if row[key] else "ไม่") for key, _ in
+             EXPORT_COLUMNS] for row in rollup["rows"])
     return header, rows

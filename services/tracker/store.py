@@ -3,10 +3,26 @@ from __future__ import annotations
 
 import json
 
+from shared import fiscal
 from shared.events import canonical
 from shared.keys import Keys
 from shared.plan import UnitState, fold_onto, fork, from_dict, state_from_dict
 from shared.streams import read_events
+
+from .projector import round_marks
+
+# A round's facts (KEYS[k], ARGV[a]) and the unit's scores in the round's sorted sets (the next four keys and
+# values; '' = not a member): each changed round takes five keys and five values after the audit entries.
+ROUNDS_LUA = """
+for r = 0, (#KEYS - 6) / 5 - 1 do
+  local k, a = 7 + 5 * r, 7 + n + 5 * r
+  if ARGV[a] == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, ARGV[a]) end
+  for m = 1, 4 do
+    if ARGV[a + m] == '' then redis.call('ZREM', KEYS[k + m], stream)
+    else redis.call('ZADD', KEYS[k + m], ARGV[a + m], stream) end
+  end
+end
+"""
 
 # Checks first, then writes: the checkpoint must still be the one the job started from, and the
 # audit list must hold exactly one entry per projected event. The unprojected marker is cleared
@@ -20,11 +36,7 @@ if cp ~= expected then return {0, cp} end
 if redis.call('LLEN', audit) ~= cp then return {-1, cp} end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
-for k = 7, #KEYS do
-  local v = ARGV[6 + n + k - 6]
-  if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
-end
-if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
+""" + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
 if redis.call('XLEN', events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
 return {1, tonumber(new_cp)}
 """
@@ -41,11 +53,7 @@ redis.call('DEL', audit)
 for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 redis.call('INCR', KEYS[6])
-for k = 7, #KEYS do
-  local v = ARGV[6 + n + k - 6]
-  if v == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, v) end
-end
-if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
+""" + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
 if redis.call('XLEN', events) > tonumber(new_cp) then
   redis.call('ZADD', unprojected, 'NX', now_ms, stream)
 else
@@ -58,6 +66,19 @@ return tonumber(new_cp)
 def dumps(obj) -> str:
     """Read models are stored as canonical JSON, so a rebuild gives byte-identical values."""
     return canonical(obj).decode("utf-8")
+
+
+TALLIES = ("submitted", "submitted_by_due", "unreviewed", "unreviewed_by_due", "accepted", "returned",
+           "excepted_open")
+
+
+def _round_args(rounds: dict) -> list:
+    """Per changed round, its facts ('' = none any more) and the unit's four scores ('' = not a member)."""
+    out = []
+    for facts in rounds.values():
+        out.append(dumps(facts) if facts is not None else "")
+        out += ["" if score is None else score for score in round_marks(facts)]
+    return out
 
 
 class ReadModels:
@@ -113,7 +134,7 @@ class ReadModels:
         (-1, current) the audit list disagrees with the checkpoint (nothing written)."""
         keys = self._keys(stream, rounds)
         args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", len(audit),
-                *(dumps(a) for a in audit), *(dumps(v) if v is not None else "" for v in rounds.values())]
+                *(dumps(a) for a in audit), *_round_args(rounds)]
         status, value = self._project(keys=keys, args=args)
         return int(status), int(value)
 
@@ -121,13 +142,13 @@ class ReadModels:
         p = self.keys.partition_of(stream)
         return [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
                 self.keys.unprojected(p), self.keys.parked(p), self.keys.rebuilt(stream),
-                *(self.keys.rounds(p, fy, r) for (fy, r) in rounds)]
+                *(key for (fy, r) in rounds for key in (self.keys.rounds(p, fy, r), *self.keys.round_marks(p, fy, r)))]
 
     def replace(self, stream: str, *, checkpoint: int, snapshot: dict, audit: list[dict], rounds: dict,
                 parked: dict | None, now_ms: int) -> int:
         """Replace a stream's read models whole (a rebuild), atomically."""
         args = [stream, checkpoint, dumps(snapshot), dumps(parked) if parked else "", now_ms, len(audit),
-                *(dumps(a) for a in audit), *(dumps(v) if v is not None else "" for v in rounds.values())]
+                *(dumps(a) for a in audit), *_round_args(rounds)]
         return int(self._replace(keys=self._keys(stream, rounds), args=args))
 
     def streams(self) -> list[str]:
@@ -165,6 +186,24 @@ class ReadModels:
             for unit, raw in self.redis.hgetall(self.keys.rounds(p, fiscal_year, round_)).items():
                 out[unit.decode()] = json.loads(raw)
         return out
+
+    def round_tallies(self, fiscal_year: int, round_: int, due_at, now) -> dict:
+        """The round's sorted sets counted at the due date and at ``now``, every partition in one pipelined
+        round trip: units with a report, of them first reported by the due date, unreviewed ones (and of them by
+        the due date), accepted, returned, and units without a report whose exception is still open."""
+        due, instant = fiscal.epoch_micros(due_at), fiscal.epoch_micros(now)
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.keys.partitions):
+            submitted, unreviewed, decided, excepted = self.keys.round_marks(p, fiscal_year, round_)
+            pipe.zcard(submitted)
+            pipe.zcount(submitted, "-inf", due)
+            pipe.zcard(unreviewed)
+            pipe.zcount(unreviewed, "-inf", due)
+            pipe.zcount(decided, 1, 1)
+            pipe.zcount(decided, 2, 2)
+            pipe.zcount(excepted, instant, "+inf")
+        values = pipe.execute()
+        return {name: sum(values[i::len(TALLIES)]) for i, name in enumerate(TALLIES)}
 
     def lag(self) -> dict:
         """Streams and events the tracker has not projected yet, the oldest waiting, and parked streams."""

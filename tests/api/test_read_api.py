@@ -148,6 +148,55 @@ def test_exports_csv_and_xlsx(world):
     assert values[1][1:3] == ("หน่วยงานทดสอบ 3100100", "กรุงเทพมหานคร") and values[1][7] == "ใช่"
 
 
+def test_compliance_pages_by_unit_code_and_streams_every_row(world):
+    """limit and cursor page the rows by unit code, neither skipping nor repeating; limit=0 gives the figures
+    alone; without limit every row comes (streamed), and every page carries the same national figures."""
+    reader = world["reader"]
+    every = reader.get(f"{BASE}/rounds/2564/6/compliance", headers=NACC).json
+    first = reader.get(f"{BASE}/rounds/2564/6/compliance?limit=2", headers=NACC).json
+    assert [r["unit"] for r in first["rows"]] == ["3100100", "3100200"] and first["next_cursor"] == "3100200"
+    second = reader.get(f"{BASE}/rounds/2564/6/compliance?limit=2&cursor=3100200", headers=NACC).json
+    assert [r["unit"] for r in second["rows"]] == ["3100300"] and second["next_cursor"] is None
+    assert first["rows"] + second["rows"] == every["rows"] and every["next_cursor"] is None
+    figures = reader.get(f"{BASE}/rounds/2564/6/compliance?limit=0", headers=NACC).json
+    assert figures["rows"] == [] and figures["next_cursor"] is None
+    for doc in (first, second, figures):
+        assert {k: doc[k] for k in ("expected", "submitted", "on_time", "counts", "reporting_rate")} == {
+            k: every[k] for k in ("expected", "submitted", "on_time", "counts", "reporting_rate")}
+    page = reader.get(f"{BASE}/supervisors/sup01/overview?fiscal_year=2564&round=6&limit=1", headers=SUP).json
+    assert [r["unit"] for r in page["rows"]] == ["3100100"] and page["next_cursor"] == "3100100"
+    assert page["expected"] == 2 and page["submitted"] == 1
+    assert reader.get(f"{BASE}/rounds/2564/6/compliance?limit=1001", headers=NACC).status_code == 422
+    assert reader.get(f"{BASE}/rounds/2564/6/compliance?cursor=31", headers=NACC).status_code == 422
+
+
+HOSTILE = ["=HYPERLINK(\"http://example.invalid\",\"คลิก\")", "+1+1", "-2+3", "@SUM(A1:A2)"]
+
+
+def test_exports_write_formula_like_text_as_text(world):
+    """Names that a spreadsheet would run as formulas (=, +, -, @) are exported as text: an apostrophe before
+    them in the CSV, string cells in the XLSX; nothing else is changed."""
+    service = world["writer"].application.extensions["ncc"]["service"]
+    for n, name in enumerate(HOSTILE):
+        service.execute(REGISTRY_STREAM, lambda s, ctx, n=n, name=name: handlers.register_unit(
+            s, {"code": f"310090{n}", "name_th": name, "kind": "district_office", "province": name}, ctx),
+            actor={"username": "op1", "role": "operator"}, fp=fingerprint("CLI", name, {}))
+    world["tracker"].project(REGISTRY_STREAM)
+    reader = world["reader"]
+    rows = list(csv.reader(io.StringIO(reader.get(f"{BASE}/rounds/2564/6/export.csv", headers=NACC)
+                                       .data.decode("utf-8-sig"))))
+    exported = {r[0]: r for r in rows[1:]}
+    for n, name in enumerate(HOSTILE):
+        assert exported[f"310090{n}"][1:3] == ["'" + name, "'" + name]
+    assert exported["3100100"][1] == "หน่วยงานทดสอบ 3100100"
+    sheet = load_workbook(io.BytesIO(reader.get(f"{BASE}/rounds/2564/6/export.xlsx", headers=NACC).data)).active
+    assert sheet.freeze_panes == "A2" and sheet["A1"].font.bold
+    cells = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    for n, name in enumerate(HOSTILE):
+        assert [(c.value, c.data_type) for c in cells[f"310090{n}"][1:3]] == [(name, "s"), (name, "s")]
+    assert cells["3100100"][8].data_type == "n"          # amendments stay a number
+
+
 @pytest.mark.parametrize("path, headers, status", [
     ("/units/3100100/status", {}, 401),
     ("/units/3100100/audit?limit=0", {}, 401),
