@@ -1,6 +1,7 @@
 """RQ jobs: project a stream's new events into its read models, and sweep for streams left behind."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -49,8 +50,8 @@ class Tracker:
             if bad is not None and step["park"] is None:
                 step["park"] = self._park_info(checkpoint + len(events) + 1, bad)
             status, value = self.models.write(stream, expected=checkpoint, new_checkpoint=step["checkpoint"],
-                                              snapshot=step["snapshot"], audit=step["audit"],
-                                              rounds=step["rounds"], parked=step["park"])
+                                              snapshot=step["snapshot"], audit=step["audit"], rounds=step["rounds"],
+                                              before=step["before"], parked=step["park"])
             if status == -1:
                 raise RuntimeError(f"read model of {stream} is inconsistent at checkpoint {value}; rebuild it")
             if status == 1:
@@ -68,8 +69,12 @@ class Tracker:
 
     def _read(self, stream: str, first: int, last: int) -> tuple[list, Exception | None]:
         """Decode entries one by one up to the first that cannot be read (returned as the error)."""
+        return self._decode(raw for _entry, raw in read_entries(self.redis, self.keys, stream, first, last))
+
+    @staticmethod
+    def _decode(raws) -> tuple[list, Exception | None]:
         events = []
-        for _entry, raw in read_entries(self.redis, self.keys, stream, first, last):
+        for raw in raws:
             try:
                 events.append(decode(raw))
             except (UnknownSchemaVersionError, ValueError, KeyError, TypeError) as exc:
@@ -100,29 +105,53 @@ class Tracker:
         rounds = {k: v for k, v in after.items() if before.get(k) != v}
         rounds.update({k: None for k in before if k not in after})
         return {"checkpoint": state.version, "snapshot": to_dict(state), "audit": audit,
-                "rounds": rounds, "park": park}
+                "rounds": rounds, "before": {k: before.get(k) for k in rounds}, "park": park}
 
     def rebuild_stream(self, stream: str) -> int:
         """Replace a stream's read models by a fold of its whole log, in one atomic step; events folded."""
-        events, bad = self._read(stream, 1, None)
-        step = self._fold(stream, None, events)
-        if bad is not None and step["park"] is None:
-            step["park"] = self._park_info(len(events) + 1, bad)
-        _cp, old = self.models.checkpoint(stream)
-        unit = is_unit_stream(stream)
-        old_rounds = round_facts(from_dict(stream, old)) if old and unit else {}
-        rounds = {**{k: None for k in old_rounds}, **round_facts(from_dict(stream, step["snapshot"]))} if unit else {}
-        self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], audit=step["audit"],
-                            rounds=rounds, parked=step["park"], now_ms=int(time.time() * 1000))
-        return len(step["audit"])
+        return self.rebuild_streams([stream])
 
-    def rebuild(self, streams=None, progress=lambda done, total: None) -> dict:
-        """Rebuild the read models of ``streams`` (None: every stream) from the log, one atomic step each."""
+    def rebuild_streams(self, streams: list[str]) -> int:
+        """Rebuild several streams together: their logs and old snapshots read in one pipelined round trip, each
+        stream's replacement one atomic script, the scripts sent in one pipeline; events folded."""
+        read = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            read.xrange(self.keys.events(stream))
+        for stream in streams:
+            read.hget(self.keys.read_model(stream), "snapshot")
+        answers = read.execute()
+        write, folded, now_ms = self.redis.pipeline(transaction=False), 0, int(time.time() * 1000)
+        for stream, entries, old in zip(streams, answers[:len(streams)], answers[len(streams):]):
+            events, bad = self._decode(fields.get(b"e") for _id, fields in entries)
+            step = self._fold(stream, None, events)
+            if bad is not None and step["park"] is None:
+                step["park"] = self._park_info(len(events) + 1, bad)
+            before = self._stored_rounds(stream, old)
+            rounds = {**{k: None for k in before}, **step["rounds"]}
+            self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], audit=step["audit"],
+                                rounds=rounds, before=before, parked=step["park"], now_ms=now_ms, client=write)
+            folded += len(step["audit"])
+        write.execute()
+        return folded
+
+    @staticmethod
+    def _stored_rounds(stream: str, snapshot: bytes | None) -> dict:
+        """The round facts a stored snapshot implies (none when it is damaged: a rebuild is there to repair it)."""
+        if not snapshot or not is_unit_stream(stream):
+            return {}
+        try:
+            return round_facts(from_dict(stream, json.loads(snapshot)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def rebuild(self, streams=None, progress=lambda done, total: None, batch: int = 100) -> dict:
+        """Rebuild the read models of ``streams`` (None: every stream) from the log, one atomic step each,
+        ``batch`` streams per round trip."""
         names = self.models.streams() if streams is None else list(streams)
         events = 0
-        for done, stream in enumerate(names, start=1):
-            events += self.rebuild_stream(stream)
-            progress(done, len(names))
+        for first in range(0, len(names), batch):
+            events += self.rebuild_streams(names[first:first + batch])
+            progress(min(first + batch, len(names)), len(names))
         return {"streams": len(names), "events": events}
 
     def behind(self, partition: int) -> list[str]:

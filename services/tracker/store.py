@@ -11,16 +11,17 @@ from shared.streams import read_events
 
 from .projector import round_marks
 
-# A round's facts (KEYS[k], ARGV[a]) and the unit's scores in the round's sorted sets (the next four keys and
-# values; '' = not a member): each changed round takes five keys and five values after the audit entries.
+# The rollups' inputs, after the audit entries: ARGV[7 + n] says per key from KEYS[7] on whether it is a round's
+# facts hash ('h': the unit's facts, '' = none any more) or one of a round's sorted sets ('z': the unit's score,
+# '' = not a member), and the values follow in the same order.
 ROUNDS_LUA = """
-for r = 0, (#KEYS - 6) / 5 - 1 do
-  local k, a = 7 + 5 * r, 7 + n + 5 * r
-  if ARGV[a] == '' then redis.call('HDEL', KEYS[k], stream) else redis.call('HSET', KEYS[k], stream, ARGV[a]) end
-  for m = 1, 4 do
-    if ARGV[a + m] == '' then redis.call('ZREM', KEYS[k + m], stream)
-    else redis.call('ZADD', KEYS[k + m], ARGV[a + m], stream) end
-  end
+local kinds = ARGV[7 + n]
+for i = 1, #kinds do
+  local key, v = KEYS[6 + i], ARGV[7 + n + i]
+  if string.sub(kinds, i, i) == 'h' then
+    if v == '' then redis.call('HDEL', key, stream) else redis.call('HSET', key, stream, v) end
+  elseif v == '' then redis.call('ZREM', key, stream)
+  else redis.call('ZADD', key, v, stream) end
 end
 """
 
@@ -72,13 +73,24 @@ TALLIES = ("submitted", "submitted_by_due", "unreviewed", "unreviewed_by_due", "
            "excepted_open")
 
 
-def _round_args(rounds: dict) -> list:
-    """Per changed round, its facts ('' = none any more) and the unit's four scores ('' = not a member)."""
-    out = []
-    for facts in rounds.values():
-        out.append(dumps(facts) if facts is not None else "")
-        out += ["" if score is None else score for score in round_marks(facts)]
-    return out
+def round_writes(keys: Keys, stream: str, rounds: dict, before: dict, *, repair: bool = False):
+    """What the projection writes for the rounds whose facts changed (``rounds``: new facts, None = gone; ``before``:
+    their facts as last written): each round's facts, and the unit's scores in the round's sorted sets where they
+    changed (``repair``, as a rebuild does: every score it has, so sets made before they existed get filled).
+    Returns the keys, their kinds ('h' hash, 'z' sorted set) and the values, in the scripts' order."""
+    p = keys.partition_of(stream)
+    out_keys, kinds, values = [], [], []
+    for (fy, r), facts in rounds.items():
+        out_keys.append(keys.rounds(p, fy, r))
+        kinds.append("h")
+        values.append(dumps(facts) if facts is not None else "")
+        old_marks = round_marks(before.get((fy, r)))
+        for key, old, new in zip(keys.round_marks(p, fy, r), old_marks, round_marks(facts)):
+            if old != new or (repair and new is not None):
+                out_keys.append(key)
+                kinds.append("z")
+                values.append("" if new is None else new)
+    return out_keys, "".join(kinds), values
 
 
 class ReadModels:
@@ -129,27 +141,28 @@ class ReadModels:
         return state
 
     def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, audit: list[dict],
-              rounds: dict, parked: dict | None) -> tuple[int, int]:
+              rounds: dict, before: dict, parked: dict | None) -> tuple[int, int]:
         """The compare-and-set write: (1, new) done; (0, current) someone else moved the checkpoint;
         (-1, current) the audit list disagrees with the checkpoint (nothing written)."""
-        keys = self._keys(stream, rounds)
+        round_keys, kinds, values = round_writes(self.keys, stream, rounds, before)
         args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", len(audit),
-                *(dumps(a) for a in audit), *_round_args(rounds)]
-        status, value = self._project(keys=keys, args=args)
+                *(dumps(a) for a in audit), kinds, *values]
+        status, value = self._project(keys=self._keys(stream) + round_keys, args=args)
         return int(status), int(value)
 
-    def _keys(self, stream: str, rounds: dict) -> list[str]:
+    def _keys(self, stream: str) -> list[str]:
         p = self.keys.partition_of(stream)
         return [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
-                self.keys.unprojected(p), self.keys.parked(p), self.keys.rebuilt(stream),
-                *(key for (fy, r) in rounds for key in (self.keys.rounds(p, fy, r), *self.keys.round_marks(p, fy, r)))]
+                self.keys.unprojected(p), self.keys.parked(p), self.keys.rebuilt(stream)]
 
     def replace(self, stream: str, *, checkpoint: int, snapshot: dict, audit: list[dict], rounds: dict,
-                parked: dict | None, now_ms: int) -> int:
-        """Replace a stream's read models whole (a rebuild), atomically."""
+                before: dict, parked: dict | None, now_ms: int, client=None) -> int:
+        """Replace a stream's read models whole (a rebuild), atomically (``client``: a pipeline to queue it on)."""
+        round_keys, kinds, values = round_writes(self.keys, stream, rounds, before, repair=True)
         args = [stream, checkpoint, dumps(snapshot), dumps(parked) if parked else "", now_ms, len(audit),
-                *(dumps(a) for a in audit), *_round_args(rounds)]
-        return int(self._replace(keys=self._keys(stream, rounds), args=args))
+                *(dumps(a) for a in audit), kinds, *values]
+        answer = self._replace(keys=self._keys(stream) + round_keys, args=args, client=client)
+        return answer if client is not None else int(answer)
 
     def streams(self) -> list[str]:
         """Every stream of every partition, sorted."""

@@ -107,3 +107,48 @@ def test_national_states_are_parsed_once_until_they_change(app_factory, fake_red
     tracker.rebuild([REGISTRY_STREAM])                           # the repair bumps the rebuild counter
     repaired = models.national(REGISTRY_STREAM)
     assert repaired is not stale and "3100100" in repaired.units
+
+
+def test_rebuild_and_verify_in_parallel_processes_match_one_process(app_factory, real_redis, redis_server, settings,
+                                                                   monkeypatch):
+    """rebuild --jobs 2 (two spawned processes sharing the streams by partition) writes byte for byte what live
+    projection and one process write, from damaged or missing read models; verify-all --jobs 2 names the same bad
+    stream as one process, with the same counts."""
+    from click.testing import CliRunner
+
+    from services.tracker import cli
+    from shared.events import canonical
+    from tests.conftest import register_units
+
+    units = [f"31{n:03d}00" for n in range(1, 13)]
+    writer = app_factory(real_redis).test_client()
+    register_units(writer.application.extensions["ncc"]["service"], codes=units[3:], supervised=())
+    for unit in units:
+        history(writer, unit=unit, items=2)
+    tracker = Tracker(real_redis, settings)
+    assert len({tracker.keys.partition_of(u) for u in units}) > 2
+    for stream in tracker.models.streams():
+        tracker.project(stream)
+    live = read_models(real_redis)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("NCC_PARTITIONS", str(settings.partitions))
+    runner = CliRunner()
+    for jobs in ("2", "1"):
+        real_redis.delete(*[k for k in read_models(real_redis) if b":audit" in k or b":rounds:" in k])
+        real_redis.hset(tracker.keys.read_model(units[5]), "snapshot", "{}")
+        done = runner.invoke(cli.main, ["rebuild", "--jobs", jobs])
+        assert done.exit_code == 0, done.output
+        events = sum(real_redis.xlen(tracker.keys.events(s)) for s in tracker.models.streams())
+        assert f"{len(units) + 1} streams rebuilt, {events} events folded" in done.output
+        assert read_models(real_redis) == live
+    key = tracker.keys.events(units[7])
+    entries = real_redis.xrange(key)
+    tampered = json.loads(entries[2][1][b"e"])
+    tampered["payload"]["name"] += " (แก้)"
+    real_redis.delete(key)
+    for n, (entry_id, fields) in enumerate(entries):
+        real_redis.xadd(key, {b"e": canonical(tampered) if n == 2 else fields[b"e"]}, id=entry_id)
+    outputs = [runner.invoke(cli.main, ["verify-all", "--jobs", jobs]) for jobs in ("1", "2")]
+    assert [o.exit_code for o in outputs] == [1, 1]
+    assert outputs[0].output.splitlines()[-2:] == outputs[1].output.splitlines()[-2:]
+    assert f"BAD {units[7]}: version 3" in outputs[1].output and "1 bad" in outputs[1].output
