@@ -166,8 +166,7 @@ def assert_read_model_is_fold(redis, settings, stream):
     stored_cp, stored_snapshot = redis.hmget(keys.read_model(stream), "checkpoint", "snapshot")
     assert int(stored_cp) == len(events) == step["checkpoint"]
     assert stored_snapshot.decode() == dumps(step["snapshot"])
-    audit = [a.decode() for a in redis.lrange(keys.audit(stream), 0, -1)]
-    assert audit == [dumps(a) for a in step["audit"]]                     # nothing doubled, nothing missing
+    assert step["folded"] == len(events) and not redis.exists(keys.audit(stream))   # the trail is folded when read
     p = keys.partition_of(stream)
     for (fy, r), facts in step["rounds"].items():
         assert redis.hget(keys.rounds(p, fy, r), stream).decode() == dumps(facts)

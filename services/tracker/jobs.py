@@ -14,11 +14,11 @@ from shared.config import Settings, from_env
 from shared.errors import UnknownSchemaVersionError
 from shared.keys import Keys, is_unit_stream
 from shared.nudge import Nudger
-from shared.plan import UnitState, fold_onto, from_dict, to_dict
+from shared.plan import UnitState, fold_onto, from_dict
 from shared.events import decode, upcast
 from shared.streams import read_entries
 
-from .projector import audit_entry, round_facts
+from .projector import audit_entry, round_facts, snapshot_of
 from .store import ReadModels
 
 log = logging.getLogger(__name__)
@@ -50,16 +50,14 @@ class Tracker:
             if bad is not None and step["park"] is None:
                 step["park"] = self._park_info(checkpoint + len(events) + 1, bad)
             status, value = self.models.write(stream, expected=checkpoint, new_checkpoint=step["checkpoint"],
-                                              snapshot=step["snapshot"], audit=step["audit"], rounds=step["rounds"],
-                                              before=step["before"], parked=step["park"])
-            if status == -1:
-                raise RuntimeError(f"read model of {stream} is inconsistent at checkpoint {value}; rebuild it")
+                                              snapshot=step["snapshot"], rounds=step["rounds"], before=step["before"],
+                                              parked=step["park"])
             if status == 1:
-                applied += len(step["audit"])
-                if step["audit"]:
+                applied += step["folded"]
+                if step["folded"]:
                     log.info("projected %s v%s..v%s", stream, checkpoint + 1, step["checkpoint"],
                              extra={"stream": stream, "from_version": checkpoint + 1, "to_version": step["checkpoint"],
-                                    "request_ids": sorted({e.meta["request_id"] for e in events[:len(step["audit"])]
+                                    "request_ids": sorted({e.meta["request_id"] for e in events[:step["folded"]]
                                                            if e.meta.get("request_id")})})
                 if step["park"]:
                     log.error("stream %s parked at version %s: %s", stream, step["park"]["version"],
@@ -87,24 +85,26 @@ class Tracker:
                 "trace": traceback.format_exception_only(type(exc), exc)[-1].strip()}
 
     def _fold(self, stream: str, snapshot: dict | None, events: list) -> dict:
-        """Pure part of a step: fold the events onto the snapshot; stop at the first that fails."""
+        """Pure part of a step: fold the events onto the snapshot; stop at the first that fails. Each event's
+        audit entry is made too, though not kept (the audit trail is folded from the log when read): an event
+        that cannot have one parks its stream here, rather than failing its readers later."""
         state = from_dict(stream, snapshot)
         is_unit = isinstance(state, UnitState)
         before = round_facts(state) if is_unit else {}
-        audit, park = [], None
+        folded, park = 0, None
         for n, e in enumerate(events):
             try:
-                entry = audit_entry(state, upcast(e))
+                audit_entry(state, upcast(e))
                 state = fold_onto(state, [e])
             except Exception as exc:  # noqa: BLE001 - a poison event parks its stream only
                 park = self._park_info(e.version, exc)
                 state = fold_onto(from_dict(stream, snapshot), events[:n])   # undo a half-applied event
                 break
-            audit.append(entry)
+            folded += 1
         after = round_facts(state) if is_unit else {}
         rounds = {k: v for k, v in after.items() if before.get(k) != v}
         rounds.update({k: None for k in before if k not in after})
-        return {"checkpoint": state.version, "snapshot": to_dict(state), "audit": audit,
+        return {"checkpoint": state.version, "snapshot": snapshot_of(state), "folded": folded,
                 "rounds": rounds, "before": {k: before.get(k) for k in rounds}, "park": park}
 
     def rebuild_stream(self, stream: str) -> int:
@@ -128,9 +128,9 @@ class Tracker:
                 step["park"] = self._park_info(len(events) + 1, bad)
             before = self._stored_rounds(stream, old)
             rounds = {**{k: None for k in before}, **step["rounds"]}
-            self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], audit=step["audit"],
-                                rounds=rounds, before=before, parked=step["park"], now_ms=now_ms, client=write)
-            folded += len(step["audit"])
+            self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], rounds=rounds,
+                                before=before, parked=step["park"], now_ms=now_ms, client=write)
+            folded += step["folded"]
         write.execute()
         return folded
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared import fiscal
-from shared.events import Event
-from shared.plan import UnitState, WindowsState
+from shared.events import Event, upcast
+from shared.plan import UnitState, WindowsState, empty_state, fold_onto, to_dict
 from shared.schemas import money_text
 
 KIND_TH = {"project": "โครงการ", "activity": "กิจกรรม", "measure": "มาตรการ", "guideline": "แนวปฏิบัติ"}
@@ -158,6 +158,36 @@ def audit_entry(before: UnitState, e: Event) -> dict:
     # what the entry is about, as data, so a reader never has to parse a summary to find it
     entry.update({key: p[key] for key in AUDIT_REFERENCES if p.get(key) is not None})
     return entry
+
+
+def audit_trail(stream: str, events, first: int = 1):
+    """The audit entries of a stream's events (given from its first), from position ``first`` on, each made
+    from the state just before its event: the audit trail, folded from the log."""
+    state = empty_state(stream)
+    for e in events:
+        if e.version >= first:
+            yield audit_entry(state, upcast(e))
+        state = fold_onto(state, [e])
+
+
+KEPT_DETAILS = ("name", "kind", "dimension", "sub_dimension", "fiscal_years")
+
+
+def snapshot_of(state) -> dict:
+    """What the tracker keeps of a stream's fold: all of a national or security state; of a unit's, what its
+    status, its rounds' facts and the folding of its next events need. An item keeps its name, kind, place in the
+    framework, schedule and budgets; a report its entries' items and statuses and its dates, counts and review;
+    the texts (objectives, indicators, outputs, problems ...) and the reminders stay in the log, and what shows
+    them folds it (``GET /state``, the audit trail)."""
+    data = to_dict(state)
+    if not isinstance(state, UnitState):
+        return data
+    for item in data["items"]:
+        item["details"] = {k: item["details"][k] for k in KEPT_DETAILS if k in item["details"]}
+    for report in data["reports"].values():
+        report["entries"] = [{"item_id": e["item_id"], "status": e["status"]} for e in report["entries"]]
+    data["reminders"] = []
+    return data
 
 
 def round_facts(state: UnitState) -> dict:

@@ -10,7 +10,8 @@ from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 from shared.plan import RegistryState, UnitState, WindowsState, fold_onto, to_dict
 from shared.streams import read_events, verify_stream
 
-from .projector import STATES, SUBMITTED_STATES, classify, on_time, tally, traffic_light, unit_status
+from .projector import (STATES, SUBMITTED_STATES, audit_trail, classify, on_time, tally, traffic_light,
+                        unit_status)
 from .store import ReadModels
 
 EMPTY_FACTS = {"scheduled_items": 0, "first_submitted_at": None, "submitted_at": None, "amendments": 0,
@@ -70,21 +71,21 @@ class Queries:
         return verify_stream(self.models.redis, self.models.keys, unit)
 
     def audit(self, unit: str, *, since=None, until=None, types=None, cursor: int = 1, limit: int = 100) -> dict:
-        """Audit entries oldest first from position ``cursor``, filtered; ``next_cursor`` when more remain."""
-        entries, position, chunk = [], cursor, max(limit, 200)
-        while len(entries) < limit:
-            batch = self.models.audit(unit, position, chunk)
-            if not batch:
-                return {"entries": entries, "next_cursor": None}
-            for entry in batch:
-                position = entry["position"] + 1
-                at = fiscal.parse_instant(entry["at"])
-                if (since and at < since) or (until and at > until) or (types and entry["type"] not in types):
-                    continue
+        """Audit entries oldest first from position ``cursor``, filtered; ``next_cursor`` when more remain.
+
+        Folded from the log when asked, up to the projected version (what the status shows): each entry needs the
+        state just before its event (the old values), and keeping them all would hold every report twice."""
+        checkpoint = int(self.models.redis.hget(self.models.keys.read_model(unit), "checkpoint") or 0)
+        events = read_events(self.models.redis, self.models.keys, unit, last=checkpoint) if checkpoint else []
+        entries, position = [], cursor
+        for entry in audit_trail(unit, events, cursor):
+            at = fiscal.parse_instant(entry["at"])
+            if not ((since and at < since) or (until and at > until) or (types and entry["type"] not in types)):
                 entries.append(entry)
-                if len(entries) == limit:
-                    break
-        more = bool(self.models.audit(unit, position, 1))
+            position = entry["position"] + 1
+            if len(entries) == limit:
+                break
+        more = len(entries) == limit and position <= checkpoint
         return {"entries": entries, "next_cursor": str(position) if more else None}
 
     def current_round(self, now: datetime) -> tuple[int, int]:

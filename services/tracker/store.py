@@ -11,13 +11,13 @@ from shared.streams import read_events
 
 from .projector import round_marks
 
-# The rollups' inputs, after the audit entries: ARGV[7 + n] says per key from KEYS[7] on whether it is a round's
-# facts hash ('h': the unit's facts, '' = none any more) or one of a round's sorted sets ('z': the unit's score,
-# '' = not a member), and the values follow in the same order.
+# The rollups' inputs: ARGV[6] says per key from KEYS[7] on whether it is a round's facts hash ('h': the unit's
+# facts, '' = none any more) or one of a round's sorted sets ('z': the unit's score, '' = not a member), and the
+# values follow from ARGV[7] in the same order.
 ROUNDS_LUA = """
-local kinds = ARGV[7 + n]
+local kinds = ARGV[6]
 for i = 1, #kinds do
-  local key, v = KEYS[6 + i], ARGV[7 + n + i]
+  local key, v = KEYS[6 + i], ARGV[6 + i]
   if string.sub(kinds, i, i) == 'h' then
     if v == '' then redis.call('HDEL', key, stream) else redis.call('HSET', key, stream, v) end
   elseif v == '' then redis.call('ZREM', key, stream)
@@ -25,33 +25,28 @@ for i = 1, #kinds do
 end
 """
 
-# Checks first, then writes: the checkpoint must still be the one the job started from, and the
-# audit list must hold exactly one entry per projected event. The unprojected marker is cleared
-# only when the projection reached the end of the log *as it is now* (appends are scripts too).
+# Checks first, then writes: the checkpoint must still be the one the job started from. The unprojected marker
+# is cleared only when the projection reached the end of the log *as it is now* (appends are scripts too).
 PROJECT_LUA = """
-local rm, audit, events, unprojected, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local rm, events, unprojected, parked = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
 local stream, expected, new_cp, snapshot, park = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local n = tonumber(ARGV[6])
 local cp = tonumber(redis.call('HGET', rm, 'checkpoint') or '0')
 if cp ~= expected then return {0, cp} end
-if redis.call('LLEN', audit) ~= cp then return {-1, cp} end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
-for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
 """ + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
 if redis.call('XLEN', events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
 return {1, tonumber(new_cp)}
 """
 
 
-# A rebuild replaces a stream's read models whole, in one step. If the log grew meanwhile, the stream
-# is marked unprojected again so the normal jobs fold the rest (a concurrent job's CAS sees the new
-# checkpoint and goes on from there).
+# A rebuild replaces a stream's read models whole, in one step (and drops the audit list that versions before
+# 0.2 kept: audit entries are folded from the log when read). If the log grew meanwhile, the stream is marked
+# unprojected again so the normal jobs fold the rest (a concurrent job's CAS sees the new checkpoint and goes on
+# from there). ARGV[5] is the time in ms, for that mark.
 REPLACE_LUA = """
 local rm, audit, events, unprojected, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local stream, new_cp, snapshot, park, now_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local n = tonumber(ARGV[6])
 redis.call('DEL', audit)
-for i = 1, n do redis.call('RPUSH', audit, ARGV[6 + i]) end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 redis.call('INCR', KEYS[6])
 """ + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
@@ -140,13 +135,11 @@ class ReadModels:
         self._national[stream] = (mark, state)
         return state
 
-    def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, audit: list[dict],
-              rounds: dict, before: dict, parked: dict | None) -> tuple[int, int]:
-        """The compare-and-set write: (1, new) done; (0, current) someone else moved the checkpoint;
-        (-1, current) the audit list disagrees with the checkpoint (nothing written)."""
+    def write(self, stream: str, *, expected: int, new_checkpoint: int, snapshot: dict, rounds: dict, before: dict,
+              parked: dict | None) -> tuple[int, int]:
+        """The compare-and-set write: (1, new) done; (0, current) someone else moved the checkpoint."""
         round_keys, kinds, values = round_writes(self.keys, stream, rounds, before)
-        args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", len(audit),
-                *(dumps(a) for a in audit), kinds, *values]
+        args = [stream, expected, new_checkpoint, dumps(snapshot), dumps(parked) if parked else "", kinds, *values]
         status, value = self._project(keys=self._keys(stream) + round_keys, args=args)
         return int(status), int(value)
 
@@ -155,12 +148,11 @@ class ReadModels:
         return [self.keys.read_model(stream), self.keys.audit(stream), self.keys.events(stream),
                 self.keys.unprojected(p), self.keys.parked(p), self.keys.rebuilt(stream)]
 
-    def replace(self, stream: str, *, checkpoint: int, snapshot: dict, audit: list[dict], rounds: dict,
-                before: dict, parked: dict | None, now_ms: int, client=None) -> int:
+    def replace(self, stream: str, *, checkpoint: int, snapshot: dict, rounds: dict, before: dict,
+                parked: dict | None, now_ms: int, client=None) -> int:
         """Replace a stream's read models whole (a rebuild), atomically (``client``: a pipeline to queue it on)."""
         round_keys, kinds, values = round_writes(self.keys, stream, rounds, before, repair=True)
-        args = [stream, checkpoint, dumps(snapshot), dumps(parked) if parked else "", now_ms, len(audit),
-                *(dumps(a) for a in audit), kinds, *values]
+        args = [stream, checkpoint, dumps(snapshot), dumps(parked) if parked else "", now_ms, kinds, *values]
         answer = self._replace(keys=self._keys(stream) + round_keys, args=args, client=client)
         return answer if client is not None else int(answer)
 
@@ -173,11 +165,6 @@ class ReadModels:
         """Why a stream's projection is parked, or None."""
         raw = self.redis.hget(self.keys.parked(self.keys.partition_of(stream)), stream)
         return json.loads(raw) if raw else None
-
-    def audit(self, stream: str, start: int, count: int) -> list[dict]:
-        """Audit entries from position ``start`` (1-based), at most ``count``."""
-        raw = self.redis.lrange(self.keys.audit(stream), start - 1, start - 1 + count - 1)
-        return [json.loads(r) for r in raw]
 
     def round_facts(self, fiscal_year: int, round_: int, units=None) -> dict:
         """unit -> facts for one round: of the units given, or of every unit (all partitions)."""

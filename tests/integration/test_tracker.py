@@ -169,3 +169,38 @@ def test_one_job_drains_a_partition(real_redis, settings, keys):
     for code in same:
         assert_read_model_is_fold(real_redis, settings, code)
     assert not real_redis.exists(keys.nudge_flag(6)) and nudger(same[0]) is True     # the next write queues again
+
+
+def test_read_models_hold_no_report_text_and_the_audit_trail_still_shows_it(writer, any_redis, settings, clock):
+    """Once projected, a report's texts are in the log and nowhere else in the store (no audit list, no text in
+    the snapshot or the facts), yet the audit trail shows the amendment's old and new text and the Thai
+    summary, and the status still counts the reported items."""
+    from services.tracker.app import create_app as create_reader
+    from shared.identity import actor_from_header
+
+    assert writer.put(f"{BASE}/units/3100100/plan", json=PLAN, headers=UNIT).status_code == 201
+    item = writer.post(f"{BASE}/units/3100100/plan/items", json={
+        **item_body(1), "objectives": "วัตถุประสงค์เฉพาะของโครงการ"}, headers=UNIT).json["item_id"]
+    report = f"{BASE}/units/3100100/reports/2564/6"
+    for outputs in ("ผลผลิตรอบแรกที่จำได้", "ผลผลิตฉบับแก้ไขที่จำได้"):
+        assert writer.put(report, json={"entries": [{"item_id": item, "status": "completed", "outputs": outputs}]},
+                          headers=UNIT).status_code == 201
+    tracker = Tracker(any_redis, settings)
+    for stream in ("3100100", "registry"):
+        tracker.project(stream)
+    texts = [repr(t.encode())[2:-1] for t in ("ผลผลิตรอบแรก", "ผลผลิตฉบับแก้ไข", "วัตถุประสงค์เฉพาะ")]
+    stored = {key: repr(content) for key, (_kind, content) in dump_log(any_redis).items()}
+    assert any(t in stored[tracker.keys.events("3100100").encode()] for t in texts)
+    assert [key for key, content in stored.items() if not key.endswith(b":events") and
+            any(t in content for t in texts)] == []
+    reader = create_reader(settings, redis=any_redis, clock=clock, identify=actor_from_header).test_client()
+    trail = reader.get(f"{BASE}/units/3100100/audit", headers=UNIT).json["entries"]
+    amended = trail[-1]
+    assert amended["type"] == "ReportAmended" and "แก้ไขรายงานผล" in amended["summary_th"]
+    assert {"field": f"entries.{item}.outputs", "old": "ผลผลิตรอบแรกที่จำได้",
+            "new": "ผลผลิตฉบับแก้ไขที่จำได้"} in amended["changes"]
+    assert trail[1]["changes"][[c["field"] for c in trail[1]["changes"]].index("objectives")]["new"] == \
+        "วัตถุประสงค์เฉพาะของโครงการ"
+    status = reader.get(f"{BASE}/units/3100100/status", headers=UNIT).json
+    r6 = next(r for r in status["rounds"] if (r["fiscal_year"], r["round"]) == (2564, 6))
+    assert r6["implementation_rate"] == "1.0000" and r6["amendments"] == 1 and r6["complete"] is True

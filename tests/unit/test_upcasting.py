@@ -3,11 +3,9 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
-import fakeredis
 import pytest
 
-from services.tracker.jobs import Tracker
-from shared.config import Settings
+from services.tracker.projector import audit_trail
 from shared.errors import UnknownSchemaVersionError
 from shared.events import GENESIS_HASH, Event, decode, encode, new_event, upcast, verify_chain
 from shared.fiscal import utc_iso
@@ -47,9 +45,8 @@ def test_mixed_history_replays_like_current_only():
     mixed, current = history([1, 2, 1]), history([2, 2, 2])
     assert comparable(mixed) == comparable(current)
     assert all(r["channel"] == "in_app" for r in fold_onto(UnitState("3100100"), mixed).reminders)
-    tracker = Tracker(fakeredis.FakeRedis(), Settings())     # only its pure fold is used here
-    audit_mixed = [a["summary_th"] for a in tracker._fold("3100100", None, mixed)["audit"]]
-    audit_current = [a["summary_th"] for a in tracker._fold("3100100", None, current)["audit"]]
+    audit_mixed = [a["summary_th"] for a in audit_trail("3100100", mixed)]
+    audit_current = [a["summary_th"] for a in audit_trail("3100100", current)]
     assert audit_mixed == audit_current
 
 
