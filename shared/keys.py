@@ -55,9 +55,10 @@ class Keys:
         """The hash of a stream's last event (the chain head)."""
         return self._stream_key(stream, "head")
 
-    def idempotency(self, stream: str) -> str:
-        """Hash: Idempotency-Key -> fingerprint and first answer, for writes to a stream."""
-        return self._stream_key(stream, "idem")
+    def idempotency(self, stream: str, fiscal_year: int) -> str:
+        """Hash: Idempotency-Key -> fingerprint and first answer, for the writes to a stream in one fiscal year
+        (it expires a fiscal year after the plan cycle of its writes ends)."""
+        return self._stream_key(stream, f"idem:{fiscal_year}")
 
     def streams(self, partition: int) -> str:
         """Set of the streams that live in a partition."""
@@ -108,8 +109,9 @@ class Keys:
         """Set while a projection job for the partition is queued and not yet started (nudges coalesce)."""
         return f"{self.prefix}:nudge:p{partition}"
 
-    def append_keys(self, stream: str) -> list[str]:
-        """The keys the append script touches, in its KEYS order."""
+    def append_keys(self, stream: str, fiscal_years: list[int]) -> list[str]:
+        """The keys the append script touches, in its KEYS order: the idempotency records of ``fiscal_years``
+        (the plan cycle's so far, the current one last) come after the fixed four."""
         p = self.partition_of(stream)
-        return [self.events(stream), self.head(stream), self.idempotency(stream),
-                self.streams(p), self.unprojected(p)]
+        return [self.events(stream), self.head(stream), self.streams(p), self.unprojected(p),
+                *(self.idempotency(stream, fy) for fy in fiscal_years)]

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+
+from shared import fiscal
 
 from shared.events import GENESIS_HASH, Event, encode
 from shared.keys import Keys
@@ -12,12 +15,15 @@ from shared.keys import Keys
 # XADD is the first write and names its id (<version>-0), so a
 # stream whose entries were deleted or reordered refuses it before anything is written.
 APPEND_LUA = """
-local events, head_key, idem, streams, unprojected = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local events, head_key, streams, unprojected = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local stream, expected, prev_hash = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local idem_key, idem_record, entry, new_hash, recorded_ms = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local keep_seconds = tonumber(ARGV[9])
 if idem_key ~= '' then
-  local seen = redis.call('HGET', idem, idem_key)
-  if seen then return {'seen', seen} end
+  for k = 5, #KEYS do
+    local seen = redis.call('HGET', KEYS[k], idem_key)
+    if seen then return {'seen', seen} end
+  end
 end
 local version = redis.call('XLEN', events)
 local head = redis.call('GET', head_key)
@@ -35,11 +41,45 @@ end
 if head ~= prev_hash then return {'broken', tostring(version)} end
 redis.call('XADD', events, tostring(version + 1) .. '-0', 'e', entry)
 redis.call('SET', head_key, new_hash)
-if idem_key ~= '' then redis.call('HSET', idem, idem_key, idem_record) end
+if idem_key ~= '' then
+  redis.call('HSET', KEYS[#KEYS], idem_key, idem_record)
+  -- every record of the plan cycle so far lives until a fiscal year after the cycle's end (a plan extended
+  -- since moves that end later: the earlier years' records follow)
+  for k = 5, #KEYS do
+    if redis.call('TTL', KEYS[k]) < keep_seconds then redis.call('EXPIRE', KEYS[k], keep_seconds) end
+  end
+end
 redis.call('SADD', streams, stream)
 redis.call('ZADD', unprojected, 'NX', recorded_ms, stream)
 return {'ok', tostring(version + 1)}
 """
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Where an idempotency record goes and how long it is kept: the fiscal years of the write's plan cycle so
+    far (the current one last: its record goes there, and all of them are looked in), and for how long from the
+    write (seconds): until a fiscal year after the cycle's end. Relative, so an injected clock and the store's
+    own agree."""
+
+    fiscal_years: list
+    keep_seconds: int
+
+    @classmethod
+    def of_cycle(cls, first_fiscal_year: int, last_fiscal_year: int, now: datetime) -> "Retention":
+        """The plan cycle ``first``..``last`` as of ``now``."""
+        year = fiscal.fiscal_year_of(now)
+        end = fiscal.fiscal_year_end(max(last_fiscal_year, year) + 1)
+        # from the year before the cycle: a plan is often declared in the year before its first
+        first = min(first_fiscal_year, year) - 1
+        return cls(list(range(first, year + 1)), max(1, int((end - now).total_seconds()) + 1))
+
+    @classmethod
+    def of_year(cls, now: datetime) -> "Retention":
+        """A write outside any plan cycle (national and security streams, a unit without a plan): its own fiscal
+        year and the one before (a re-send across 1 October), kept a fiscal year after its own."""
+        year = fiscal.fiscal_year_of(now)
+        return cls.of_cycle(year, year, now)
 
 
 @dataclass(frozen=True)
@@ -60,13 +100,16 @@ class Appender:
         self._script = redis.register_script(APPEND_LUA)
 
     def append(self, event: Event, *, idempotency_key: str = "", idempotency_record: dict | None = None,
-               recorded_ms: int = 0) -> AppendOutcome:
-        """Append ``event`` if its stream is at ``event.version - 1`` with head ``event.prev_hash``."""
+               recorded_ms: int = 0, retention: Retention | None = None) -> AppendOutcome:
+        """Append ``event`` if its stream is at ``event.version - 1`` with head ``event.prev_hash``; its
+        idempotency record goes with the fiscal years and expiry of ``retention`` (default: the year of
+        the event's alone)."""
         record = json.dumps(idempotency_record, ensure_ascii=False) if idempotency_key else ""
+        retention = retention or Retention.of_year(fiscal.parse_instant(event.recorded_at))
         status, value = self._script(
-            keys=self.keys.append_keys(event.stream),
+            keys=self.keys.append_keys(event.stream, retention.fiscal_years),
             args=[event.stream, event.version - 1, event.prev_hash, idempotency_key, record,
-                  encode(event), event.hash, recorded_ms])
+                  encode(event), event.hash, recorded_ms, retention.keep_seconds])
         status = status.decode() if isinstance(status, bytes) else status
         value = value.decode() if isinstance(value, bytes) else value
         if status == "seen":

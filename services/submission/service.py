@@ -23,7 +23,7 @@ from shared.framework import FrameworkRegistry
 from shared.keys import WINDOWS_STREAM, Keys, is_unit_stream
 from shared.streams import head_of, idempotency_record, read_events
 
-from .appender import Appender
+from .appender import Appender, Retention
 from .handlers import Context, Decision
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ def fingerprint(method: str, path: str, body: dict) -> str:
     """What makes two requests 'the same' for an Idempotency-Key: method, path and the parsed body."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
     return hashlib.sha256(f"{method} {path}\n{text}".encode("utf-8")).hexdigest()
+
+
+def _retention(state, now: datetime) -> Retention:
+    """Where a write's idempotency record goes and how long it stays: the unit's plan cycle, else the year."""
+    plan = getattr(state, "plan", None)
+    if plan:
+        return Retention.of_cycle(plan["first_fiscal_year"], plan["last_fiscal_year"], now)
+    return Retention.of_year(now)
 
 
 @dataclass(frozen=True)
@@ -115,15 +123,16 @@ class SubmissionService:
                                         "whether or not it was written") from exc
 
     def _execute(self, stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta) -> Outcome:
-        if idempotency_key:
-            record = idempotency_record(self.redis, self.keys, stream, idempotency_key)
-            if record is not None:
-                return self._replay(record, fp)
-        for _attempt in range(self.settings.append_retries + 1):
+        for attempt in range(self.settings.append_retries + 1):
             state = self.load(stream)
+            now = self.clock()
+            retention = _retention(state, now)
+            if idempotency_key and attempt == 0:
+                record = idempotency_record(self.redis, self.keys, stream, idempotency_key, retention.fiscal_years)
+                if record is not None:
+                    return self._replay(record, fp)
             if if_match is not None and if_match != state.version:
                 raise PreconditionFailedError(state.version)
-            now = self.clock()
             windows = self.load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()
             ctx = Context(now=now, frameworks=self.frameworks, grace_days=self.settings.lock_grace_days,
                           windows=windows, new_id=self.new_id)
@@ -137,7 +146,7 @@ class SubmissionService:
             outcome = self.appender.append(
                 event, idempotency_key=idempotency_key,
                 idempotency_record={"fingerprint": fp, "answer": answer},
-                recorded_ms=int(now.timestamp() * 1000))
+                recorded_ms=int(now.timestamp() * 1000), retention=retention)
             if outcome.status == "ok":
                 self.on_append(event)
                 self.nudge(stream)

@@ -196,6 +196,36 @@ def test_locked_round_says_until_when_and_how(fast_client, clock):
     assert rv.json["locks_at"] == "2021-05-15T23:59:59+07:00" and "exceptions" in rv.json["message"]
 
 
+def test_idempotency_records_last_the_plan_cycle_then_expire(client, clock):
+    """A key used in the cycle's first year still replays in its last; the records live until a fiscal year after
+    the plan cycle ends (30 September 2566 for 2561-2564), and extending the plan moves every year's record."""
+    redis = redis_of(client)
+    clock.now = clock.now.replace(year=2018, month=11)                        # fiscal year 2562
+    assert client.put(f"{BASE}/units/3100100/plan", json=PLAN, headers={**UNIT, "Idempotency-Key": "p"}
+                      ).status_code == 201
+    first = client.post(f"{BASE}/units/3100100/plan/items", json=ITEM, headers={**UNIT, "Idempotency-Key": "k1"})
+    assert first.status_code == 201
+    clock.now = clock.now.replace(year=2021, month=5)                         # fiscal year 2564, three years on
+    again = client.post(f"{BASE}/units/3100100/plan/items", json=ITEM, headers={**UNIT, "Idempotency-Key": "k1"})
+    assert again.status_code == 200 and again.json["event_id"] == first.json["event_id"]
+    item = {**ITEM, "name": "โครงการที่สอง"}
+    assert client.post(f"{BASE}/units/3100100/plan/items", json=item, headers={**UNIT, "Idempotency-Key": "k2"}
+                       ).status_code == 201
+    keys = client.application.extensions["ncc"]["service"].keys
+    ends = clock.now.replace(year=2022, month=9, day=30, hour=23, minute=59, second=59)   # end of FY 2565
+    left = (ends - clock.now).total_seconds()
+    assert abs(redis.ttl(keys.idempotency("3100100", 2564)) - left) < 5
+    assert redis.ttl(keys.idempotency("3100100", 2562)) >= left - 5       # set in 2562 for longer (the store's
+    extended = {**PLAN, "last_fiscal_year": 2566, "reason": "ขยายแผน"}      # clock, not this one, counts it down)
+    assert client.put(f"{BASE}/units/3100100/plan", json=extended, headers={**UNIT, "Idempotency-Key": "p2"}
+                      ).status_code == 201
+    assert client.post(f"{BASE}/units/3100100/plan/items", json={**ITEM, "name": "โครงการที่สาม"},
+                       headers={**UNIT, "Idempotency-Key": "k3"}).status_code == 201     # under the extended plan
+    later = (ends.replace(year=2024) - clock.now).total_seconds()               # end of FY 2567
+    assert redis.ttl(keys.idempotency("3100100", 2562)) >= later - 5
+    assert abs(redis.ttl(keys.idempotency("3100100", 2564)) - later) < 5
+
+
 def test_redis_down_is_503_and_readyz_says_so(app_factory):
     """With Redis unreachable, writes answer 503 (re-send with the same Idempotency-Key) and /readyz 503;
     /healthz stays 200."""
