@@ -116,7 +116,7 @@ def windows(person):
     if fy is None:
         fy, round_ = current_round()
     picker = RoundForm(formdata=MultiDict(request.args)).setup(fy, round_)
-    data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+    data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token, limit=0)     # the dates, not the rows
     form = WindowForm()
     refusal, updating = None, False
     written = session.get("window_written")
@@ -159,5 +159,5 @@ def _read_until(person, fy: int, round_: int, window: dict, data: dict, seconds:
     deadline = time.monotonic() + seconds
     while not _shows(data, window) and time.monotonic() < deadline:
         time.sleep(0.2)
-        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token, limit=0)
     return data

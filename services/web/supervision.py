@@ -367,7 +367,9 @@ def exception(person, code, fy, round_):
         data, row = _unit_row(person, code, fy, round_)
         back = url_for(".overview", **_round_args(fy, round_))
     else:
-        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+        # the one row: the page of one that starts after the code just before it
+        data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token, limit=1,
+                          cursor=f"{int(code) - 1:07d}" if code.isdigit() and len(code) == 7 and int(code) else None)
         row = next((r for r in data["rows"] if r["unit"] == code), None) or abort(404)
         back = url_for("nacc.compliance", **_round_args(fy, round_))
     form = ExceptionForm()
