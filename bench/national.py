@@ -695,7 +695,7 @@ def report(big: dict, small: dict | None, args) -> None:
 
         for key, name in (("import_units", "import-units"), ("unit_accounts", "create-unit-accounts")):
             if key in big and key in s:
-                grow(name + " (s)", big[key], s[key], "s")
+                grow(name + " (s, start-up included)", big[key], s[key], "s")
         grow("seeding (s)", big["seed_seconds"], s["seed_seconds"], "s")
         grow("projection (s)", big["project_seconds"], s["project_seconds"], "s")
         for key in ("compliance", "csv", "xlsx"):

@@ -37,10 +37,9 @@ class Queries:
 
     def status(self, unit: str, now: datetime) -> dict:
         """A unit's status at ``now``, with how far the projection trails the log."""
-        state = self.models.unit_state(unit)
+        state, log_version, parked = self.models.unit_reads(unit)
         doc = unit_status(state, self.windows(), now, self.grace_days)
-        log_version = self.models.redis.xlen(self.models.keys.events(unit))
-        doc.update(log_version=log_version, lag=log_version - state.version, parked=self.models.parked(unit),
+        doc.update(log_version=log_version, lag=log_version - state.version, parked=parked,
                    as_of=fiscal.bangkok_iso(now))
         registered = self.registry().units.get(unit) or {}
         doc.update({field: registered.get(field) for field in UNIT_FIELDS})     # who the unit is, for pages

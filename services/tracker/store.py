@@ -103,10 +103,16 @@ class ReadModels:
         cp, snap = self.redis.hmget(self.keys.read_model(stream), "checkpoint", "snapshot")
         return int(cp or 0), (json.loads(snap) if snap else None)
 
-    def unit_state(self, stream: str) -> UnitState:
-        """The projected state of a unit (empty when nothing is projected yet)."""
-        _cp, snap = self.checkpoint(stream)
-        return state_from_dict(snap) if snap else UnitState(stream)
+    def unit_reads(self, stream: str) -> tuple[UnitState, int, dict | None]:
+        """A unit's projected state, its log's version and why it is parked (or None), in one round trip."""
+        p = self.keys.partition_of(stream)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.keys.read_model(stream), "snapshot")
+        pipe.xlen(self.keys.events(stream))
+        pipe.hget(self.keys.parked(p), stream)
+        snap, log_version, parked = pipe.execute()
+        return (state_from_dict(json.loads(snap)) if snap else UnitState(stream)), int(log_version), \
+            (json.loads(parked) if parked else None)
 
     def national(self, stream: str):
         """The projected state of a national stream (windows, registry), parsed again only when its
