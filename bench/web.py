@@ -76,9 +76,8 @@ def seed(redis, reported: int) -> None:
     keys = Keys(SETTINGS.key_prefix, SETTINGS.partitions)
     operator = {"username": "bench", "role": "operator"}
     start = time.perf_counter()
-    # UnitRegistered events appended through the append script, as import-units would write them: one
-    # service.execute per unit copies the whole registry state on every write (quadratic: 347 s for 7,927
-    # units on the benchmark machine)
+    # UnitRegistered events appended straight through the append script, as import-units would write them
+    # (bench/national.py times the operator commands themselves)
     appender, prev, now = Appender(redis, keys), GENESIS_HASH, datetime.now(timezone.utc)
     for version, unit in enumerate(units(), start=1):
         assert not UnitRegisteredV1().validate(unit), unit
