@@ -371,12 +371,12 @@ def _export(fiscal_year, round_):
     return export_rows(queries.rollup(fiscal_year, round_, now, units, registry)), f"compliance-{fiscal_year}-{round_}"
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")     # what a spreadsheet would read as the start of a formula
+FORMULA_START = frozenset("=+-@\t\r")     # what a spreadsheet would read as the start of a formula
 
 
-def as_text(value):
-    """A cell for a CSV that a spreadsheet opens: text that would start a formula gets a leading apostrophe."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+def as_text(row: list) -> list:
+    """A row for a CSV that a spreadsheet opens: text that would start a formula gets a leading apostrophe."""
+    return [("'" + v) if v.__class__ is str and v[:1] in FORMULA_START else v for v in row]
 
 
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/export.csv", methods=["GET"])
@@ -392,7 +392,7 @@ def export_csv(fiscal_year, round):  # noqa: A002
         out.write("\ufeff")
         writer.writerow(header)
         for n, row in enumerate(rows, start=1):
-            writer.writerow([as_text(v) for v in row])
+            writer.writerow(as_text(row))
             if n % 500 == 0:
                 yield out.getvalue()
                 out.seek(0)

@@ -139,7 +139,7 @@ class Queries:
                 "next_cursor": names[start + limit - 1] if more else None}
 
     def _rows(self, names: list[str], fiscal_year: int, round_: int, window, now: datetime, registered,
-              chunk: int = 500):
+              chunk: int = 2000):
         """The rows of ``names``, their facts read ``chunk`` units at a time (one pipelined round trip each)."""
         empty = {**EMPTY_FACTS, "fiscal_year": fiscal_year, "round": round_}
         for first in range(0, len(names), chunk):
