@@ -110,7 +110,8 @@ class RollupAnswer(Schema):
 def _unit_scope(code: str, action: str):
     queries, now, actor = _ctx()
     check_unit_code(code)
-    registry = queries.registry()
+    registry, windows = queries.nationals()           # both checked in one round trip; the status uses both
+    g.registry, g.windows = registry, windows
     if code not in registry.units:
         raise NotFoundError(f"no unit {code} is registered")
     supervised = registry.units_of(actor.username) if actor.role == "supervisor" else None
@@ -123,7 +124,7 @@ def _unit_scope(code: str, action: str):
 @bp.doc(summary="The unit's status now: plan summary and every round's state")
 def unit_status(code):
     queries, now = _unit_scope(code, "unit_status")
-    return queries.status(code, now)
+    return queries.status(code, now, g.registry, g.windows)
 
 
 @bp.route("/units/<code>/audit", methods=["GET"])

@@ -35,13 +35,22 @@ class Queries:
         """The projected registry: units, accounts, who oversees whom."""
         return self.models.national(REGISTRY_STREAM)
 
-    def status(self, unit: str, now: datetime) -> dict:
-        """A unit's status at ``now``, with how far the projection trails the log."""
+    def nationals(self) -> tuple[RegistryState, WindowsState]:
+        """The registry and the windows, their checkpoints checked in one round trip."""
+        registry, windows = self.models.nationals(REGISTRY_STREAM, WINDOWS_STREAM)
+        return registry, windows
+
+    def status(self, unit: str, now: datetime, registry: RegistryState | None = None,
+               windows: WindowsState | None = None) -> dict:
+        """A unit's status at ``now``, with how far the projection trails the log (the registry and windows as
+        the caller read them, or read now)."""
+        if registry is None or windows is None:
+            registry, windows = self.nationals()
         state, log_version, parked = self.models.unit_reads(unit)
-        doc = unit_status(state, self.windows(), now, self.grace_days)
+        doc = unit_status(state, windows, now, self.grace_days)
         doc.update(log_version=log_version, lag=log_version - state.version, parked=parked,
                    as_of=fiscal.bangkok_iso(now))
-        registered = self.registry().units.get(unit) or {}
+        registered = registry.units.get(unit) or {}
         doc.update({field: registered.get(field) for field in UNIT_FIELDS})     # who the unit is, for pages
         return doc
 

@@ -118,11 +118,18 @@ class ReadModels:
         """The projected state of a national stream (windows, registry), parsed again only when its
         checkpoint moved: every read request consults them, and the registry's snapshot is megabytes
         nationally. The states returned are shared; readers never change them."""
-        key = self.keys.read_model(stream)
+        return self.nationals(stream)[0]
+
+    def nationals(self, *streams: str) -> list:
+        """The projected states of national streams, their checkpoints checked in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(key, "checkpoint")
-        pipe.get(self.keys.rebuilt(stream))
-        mark = tuple(pipe.execute())
+        for stream in streams:
+            pipe.hget(self.keys.read_model(stream), "checkpoint")
+            pipe.get(self.keys.rebuilt(stream))
+        answers = pipe.execute()
+        return [self._national_at(stream, tuple(answers[2 * n:2 * n + 2])) for n, stream in enumerate(streams)]
+
+    def _national_at(self, stream: str, mark: tuple):
         cached = self._national.get(stream)          # a rebuild may repair a snapshot at the same checkpoint
         if cached is not None and cached[0] == mark:
             return cached[1]
@@ -135,7 +142,7 @@ class ReadModels:
             except ValueError:
                 state = None
         if state is None:
-            checkpoint, snap = self.redis.hmget(key, "checkpoint", "snapshot")
+            checkpoint, snap = self.redis.hmget(self.keys.read_model(stream), "checkpoint", "snapshot")
             state = from_dict(stream, json.loads(snap) if snap else None)
             mark = (checkpoint, mark[1])
         self._national[stream] = (mark, state)
