@@ -77,7 +77,8 @@ class Keys:
         return self._stream_key(stream, "rebuilt")
 
     def audit(self, stream: str) -> str:
-        """List: the stream's audit entries; index i is the event at version i + 1."""
+        """List: the audit entries earlier versions kept (the trail is now folded from the log when read); a
+        rebuild deletes it."""
         return self._stream_key(stream, "audit")
 
     def rounds(self, partition: int, fiscal_year: int, round_: int) -> str:

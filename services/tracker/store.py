@@ -39,8 +39,8 @@ return {1, tonumber(new_cp)}
 """
 
 
-# A rebuild replaces a stream's read models whole, in one step (and drops the audit list that versions before
-# 0.2 kept: audit entries are folded from the log when read). If the log grew meanwhile, the stream is marked
+# A rebuild replaces a stream's read models whole, in one step (and drops the audit list that earlier versions
+# kept: audit entries are now folded from the log when read). If the log grew meanwhile, the stream is marked
 # unprojected again so the normal jobs fold the rest (a concurrent job's CAS sees the new checkpoint and goes on
 # from there). ARGV[5] is the time in ms, for that mark.
 REPLACE_LUA = """
