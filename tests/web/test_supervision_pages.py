@@ -250,6 +250,22 @@ def test_grant_exception(browser, stack, current):
     assert (granted[-1]["payload"]["fiscal_year"], granted[-1]["payload"]["round"]) == (fy, rnd)
 
 
+def test_nacc_opens_one_units_exception_page(browser, stack, current):
+    """NACC reaches a unit's exception page from the national compliance (read as the one row after the code
+    before it): the unit's name and state as the API gives them; a code no unit has is refused, not another
+    unit's page."""
+    fy, rnd = current
+    browser.sign_in(NACC, stack.activate(NACC))
+    browser.go(f"/supervisor/units/{LATECOMER}/{fy}/{rnd}/exception", shot="nacc-exception")
+    row = next(r for r in stack.api("GET", "tracker", f"/rounds/{fy}/{rnd}/compliance", NACC)[1]["rows"]
+               if r["unit"] == LATECOMER)
+    assert row["name_th"] in browser.find("h1").text and browser.find("main form")
+    gap = f"{int(LATECOMER) + 1:07d}"                   # no unit has this code: the next row is another unit's
+    assert gap not in {r["unit"] for r in stack.api("GET", "tracker", f"/rounds/{fy}/{rnd}/compliance", NACC)[1]["rows"]}
+    browser.go(f"/supervisor/units/{gap}/{fy}/{rnd}/exception")
+    assert not browser.all("main form") and row["name_th"] not in browser.text()
+
+
 def test_exports_download(browser, stack, current):
     """The overview's CSV and XLSX links download the supervisor's units with name and province columns."""
     fy, rnd = current
