@@ -110,9 +110,18 @@ class Keys:
         """Set while a projection job for the partition is queued and not yet started (nudges coalesce)."""
         return f"{self.prefix}:nudge:p{partition}"
 
+    def earlier_idempotency(self, stream: str) -> str:
+        """Hash: the Idempotency-Keys that versions before the per-year records kept for a stream (looked in,
+        never written)."""
+        return self._stream_key(stream, "idem")
+
+    def idempotency_keys(self, stream: str, fiscal_years: list[int]) -> list[str]:
+        """Where a write's Idempotency-Key is looked for: the earlier versions' hash, then the records of
+        ``fiscal_years`` (the current one last)."""
+        return [self.earlier_idempotency(stream), *(self.idempotency(stream, fy) for fy in fiscal_years)]
+
     def append_keys(self, stream: str, fiscal_years: list[int]) -> list[str]:
-        """The keys the append script touches, in its KEYS order: the idempotency records of ``fiscal_years``
-        (the plan cycle's so far, the current one last) come after the fixed four."""
+        """The keys the append script touches, in its KEYS order: the fixed four, then ``idempotency_keys``."""
         p = self.partition_of(stream)
         return [self.events(stream), self.head(stream), self.streams(p), self.unprojected(p),
-                *(self.idempotency(stream, fy) for fy in fiscal_years)]
+                *self.idempotency_keys(stream, fiscal_years)]

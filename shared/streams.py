@@ -55,11 +55,11 @@ def head_of(redis, keys: Keys, stream: str) -> tuple[int, str]:
 
 
 def idempotency_record(redis, keys: Keys, stream: str, key: str, fiscal_years) -> dict | None:
-    """What an Idempotency-Key answered the first time, or None: looked for in the records of ``fiscal_years``
-    (the write's plan cycle so far), in one round trip."""
+    """What an Idempotency-Key answered the first time, or None: looked for where ``Keys.idempotency_keys``
+    says, in one round trip."""
     pipe = redis.pipeline(transaction=False)
-    for fiscal_year in fiscal_years:
-        pipe.hget(keys.idempotency(stream, fiscal_year), key)
+    for name in keys.idempotency_keys(stream, fiscal_years):
+        pipe.hget(name, key)
     raw = next((found for found in pipe.execute() if found is not None), None)
     return None if raw is None else json.loads(raw)
 

@@ -18,7 +18,7 @@ APPEND_LUA = """
 local events, head_key, streams, unprojected = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local stream, expected, prev_hash = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local idem_key, idem_record, entry, new_hash, recorded_ms = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local keep_seconds = tonumber(ARGV[9])
+local keep_seconds, cycle = tonumber(ARGV[9]), tonumber(ARGV[10])
 if idem_key ~= '' then
   for k = 5, #KEYS do
     local seen = redis.call('HGET', KEYS[k], idem_key)
@@ -43,9 +43,9 @@ redis.call('XADD', events, tostring(version + 1) .. '-0', 'e', entry)
 redis.call('SET', head_key, new_hash)
 if idem_key ~= '' then
   redis.call('HSET', KEYS[#KEYS], idem_key, idem_record)
-  -- every record of the plan cycle so far lives until a fiscal year after the cycle's end (a plan extended
+  -- the cycle's records so far (the last KEYS) live until a fiscal year after the cycle's end (a plan extended
   -- since moves that end later: the earlier years' records follow)
-  for k = 5, #KEYS do
+  for k = #KEYS - cycle + 1, #KEYS do
     if redis.call('TTL', KEYS[k]) < keep_seconds then redis.call('EXPIRE', KEYS[k], keep_seconds) end
   end
 end
@@ -57,29 +57,39 @@ return {'ok', tostring(version + 1)}
 
 @dataclass(frozen=True)
 class Retention:
-    """Where an idempotency record goes and how long it is kept: the fiscal years of the write's plan cycle so
-    far (the current one last: its record goes there, and all of them are looked in), and for how long from the
-    write (seconds): until a fiscal year after the cycle's end. Relative, so an injected clock and the store's
-    own agree."""
+    """Where an idempotency record goes, where earlier ones are looked for, and how long they are kept.
+
+    ``fiscal_years``: every year a record of this stream may still live in, the current one last (the record goes
+    there): the last ten years (a plan cycle is at most ten) and the write's cycle so far. ``cycle``: how many of
+    the last of them belong to the write's plan cycle; those live ``keep_seconds`` from the write, until a fiscal
+    year after the cycle ends (the last year's 12-month report, its lock and any extension). Relative, so an
+    injected clock and the store's own agree."""
 
     fiscal_years: list
+    cycle: int
     keep_seconds: int
+
+    LOOK_BACK = 10
 
     @classmethod
     def of_cycle(cls, first_fiscal_year: int, last_fiscal_year: int, now: datetime) -> "Retention":
-        """The plan cycle ``first``..``last`` as of ``now``."""
+        """A write to a unit whose plan covers ``first``..``last``: while the cycle runs, and in the year after
+        it (its last 12-month report), the cycle's; later, a write outside any cycle."""
         year = fiscal.fiscal_year_of(now)
-        end = fiscal.fiscal_year_end(max(last_fiscal_year, year) + 1)
-        # from the year before the cycle: a plan is often declared in the year before its first
-        first = min(first_fiscal_year, year) - 1
-        return cls(list(range(first, year + 1)), max(1, int((end - now).total_seconds()) + 1))
+        if year > last_fiscal_year + 1:
+            return cls.of_year(now)
+        start = min(first_fiscal_year, year) - 1          # a plan is often declared in the year before its first
+        end = fiscal.fiscal_year_end(last_fiscal_year + 1)
+        return cls(list(range(min(start, year - cls.LOOK_BACK), year + 1)), year + 1 - start,
+                   max(1, int((end - now).total_seconds()) + 1))
 
     @classmethod
     def of_year(cls, now: datetime) -> "Retention":
-        """A write outside any plan cycle (national and security streams, a unit without a plan): its own fiscal
-        year and the one before (a re-send across 1 October), kept a fiscal year after its own."""
+        """A write outside any plan cycle (national and security streams, a unit without a plan in force): kept
+        a fiscal year after its own."""
         year = fiscal.fiscal_year_of(now)
-        return cls.of_cycle(year, year, now)
+        return cls(list(range(year - cls.LOOK_BACK, year + 1)), 1,
+                   max(1, int((fiscal.fiscal_year_end(year + 1) - now).total_seconds()) + 1))
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ class Appender:
         status, value = self._script(
             keys=self.keys.append_keys(event.stream, retention.fiscal_years),
             args=[event.stream, event.version - 1, event.prev_hash, idempotency_key, record,
-                  encode(event), event.hash, recorded_ms, retention.keep_seconds])
+                  encode(event), event.hash, recorded_ms, retention.keep_seconds, retention.cycle])
         status = status.decode() if isinstance(status, bytes) else status
         value = value.decode() if isinstance(value, bytes) else value
         if status == "seen":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import tempfile
 
@@ -305,11 +304,12 @@ def _round(queries, now, args):
 
 
 def _answer(doc: dict):
-    """A rollup as JSON: a page of rows through the answer schema, or every row streamed as it is read (at
-    national size the rows are megabytes, and nothing needs them all in memory at once)."""
+    """A rollup as JSON: a page of rows through the answer schema, or every row with its text streamed as it is
+    encoded (at national size it is megabytes). The rows are all read before the answer starts, so a store that
+    fails meanwhile is a 503, never a cut-short 200."""
     if isinstance(doc["rows"], list):
         return doc
-    rows = _started(doc.pop("rows"))
+    rows = list(doc.pop("rows"))
 
     def body():
         yield _json(doc)[:-1] + ',"rows":['
@@ -385,7 +385,7 @@ def as_text(row: list) -> list:
         responses={"200": {"description": "CSV", "content": {"text/csv": {}}}})
 def export_csv(fiscal_year, round):  # noqa: A002
     (header, rows), name = _export(fiscal_year, round)
-    rows = _started(rows)
+    rows = list(rows)               # read before the answer starts (a failing store is a 503); the text streams
 
     def body():
         out = io.StringIO()
@@ -419,7 +419,7 @@ def export_xlsx(fiscal_year, round):  # noqa: A002
 def _workbook(header: list[str], rows, title: str):
     """The workbook written row by row (XlsxWriter's constant-memory mode flushes each row to a temporary
     file), before the answer starts, so a store that fails meanwhile still gets its 503; then sent from that
-    file, already unlinked, in chunks. Text is written as text, never as a formula, a number or a link."""
+    file in chunks. Text is written as text, never as a formula, a number or a link."""
     import xlsxwriter
 
     with tempfile.TemporaryDirectory(prefix="ncc-export-") as tmp:
@@ -447,14 +447,6 @@ def _chunks(f, size: int = 256 * 1024):
     with f:
         while chunk := f.read(size):
             yield chunk
-
-
-def _started(rows):
-    """The rows with the first one already read: a store that cannot be read fails the request (503) before
-    the answer starts, rather than cutting it short."""
-    rows = iter(rows)
-    first = next(rows, _started)
-    return rows if first is _started else itertools.chain((first,), rows)
 
 
 @bp.route("/lag", methods=["GET"])

@@ -26,7 +26,7 @@ def main():
     """Commands on the event log (configuration from the environment, as the services)."""
 
 
-jobs_option = click.option("--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default=True,
+jobs_option = click.option("--jobs", type=click.IntRange(1, 64), default=min(os.cpu_count() or 1, 64), show_default=True,
                            help="processes to share the streams among, by partition (1: this process alone)")
 
 

@@ -107,10 +107,6 @@ class Tracker:
         return {"checkpoint": state.version, "snapshot": snapshot_of(state), "folded": folded,
                 "rounds": rounds, "before": {k: before.get(k) for k in rounds}, "park": park}
 
-    def rebuild_stream(self, stream: str) -> int:
-        """Replace a stream's read models by a fold of its whole log, in one atomic step; events folded."""
-        return self.rebuild_streams([stream])
-
     def rebuild_streams(self, streams: list[str]) -> int:
         """Rebuild several streams together: their logs and old snapshots read in one pipelined round trip, each
         stream's replacement one atomic script, the scripts sent in one pipeline; events folded."""
@@ -127,7 +123,7 @@ class Tracker:
             if bad is not None and step["park"] is None:
                 step["park"] = self._park_info(len(events) + 1, bad)
             before = self._stored_rounds(stream, old)
-            rounds = {**{k: None for k in before}, **step["rounds"]}
+            rounds = {**{k: None for k in (before or {})}, **step["rounds"]}
             self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], rounds=rounds,
                                 before=before, parked=step["park"], now_ms=now_ms, client=write)
             folded += step["folded"]
@@ -135,14 +131,17 @@ class Tracker:
         return folded
 
     @staticmethod
-    def _stored_rounds(stream: str, snapshot: bytes | None) -> dict:
-        """The round facts a stored snapshot implies (none when it is damaged: a rebuild is there to repair it)."""
-        if not snapshot or not is_unit_stream(stream):
+    def _stored_rounds(stream: str, snapshot: bytes | None) -> dict | None:
+        """The round facts a stored snapshot implies; None when it is missing or damaged (then nothing is known
+        of what was written, and the rebuild clears every score the new facts do not give)."""
+        if not is_unit_stream(stream):
             return {}
+        if not snapshot:
+            return None
         try:
             return round_facts(from_dict(stream, json.loads(snapshot)))
         except (ValueError, KeyError, TypeError, AttributeError):
-            return {}
+            return None
 
     def rebuild(self, streams=None, progress=lambda done, total: None, batch: int = 100) -> dict:
         """Rebuild the read models of ``streams`` (None: every stream) from the log, one atomic step each,

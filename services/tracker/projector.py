@@ -235,6 +235,26 @@ def round_marks(facts: dict | None) -> tuple:
     return (None, None, None, fiscal.epoch_micros(fiscal.parse_instant(until)) if until else None)
 
 
+# What ReadModels.round_tallies counts in a round's sorted sets.
+TALLIES = ("submitted", "submitted_by_due", "unreviewed", "unreviewed_by_due", "accepted", "returned",
+           "excepted_open")
+
+
+def tallies_of(marks, due: int, now: int) -> dict:
+    """What ``ReadModels.round_tallies`` counts, over given units' scores (``round_marks`` of their facts), with
+    the due date and the instant in microseconds."""
+    out = dict.fromkeys(TALLIES, 0)
+    for submitted, unreviewed, decided, excepted in marks:
+        out["submitted"] += submitted is not None
+        out["submitted_by_due"] += submitted is not None and submitted <= due
+        out["unreviewed"] += unreviewed is not None
+        out["unreviewed_by_due"] += unreviewed is not None and unreviewed <= due
+        out["accepted"] += decided == 1
+        out["returned"] += decided == 2
+        out["excepted_open"] += excepted is not None and excepted >= now
+    return out
+
+
 def tally(expected: int, marks: dict, window: fiscal.Window, now: datetime) -> dict:
     """Counts per state and the submitted and on-time totals of ``expected`` units, from the round's sorted
     sets counted at the window's due date and at ``now`` (``ReadModels.round_tallies``); the same numbers as

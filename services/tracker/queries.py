@@ -118,8 +118,8 @@ class Queries:
         registered = (registry or self.registry()).units
         if units is None:
             names = sorted(registered)
-            head = tally(len(names), self.models.round_tallies(fiscal_year, round_, window.due_at, now), window,
-                         now)
+            head = tally(len(names), self.models.round_tallies(fiscal_year, round_, window.due_at, now, registered),
+                         window, now)
             start = bisect.bisect_right(names, cursor) if cursor else 0
             page = names[start:] if limit is None else names[start:start + limit]
             rows = self._rows(page, fiscal_year, round_, window, now, registered)

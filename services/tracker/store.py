@@ -9,7 +9,7 @@ from shared.keys import Keys
 from shared.plan import UnitState, fold_onto, fork, from_dict, state_from_dict
 from shared.streams import read_events
 
-from .projector import round_marks
+from .projector import TALLIES, round_marks, tallies_of
 
 # The rollups' inputs: ARGV[6] says per key from KEYS[7] on whether it is a round's facts hash ('h': the unit's
 # facts, '' = none any more) or one of a round's sorted sets ('z': the unit's score, '' = not a member), and the
@@ -33,6 +33,7 @@ local stream, expected, new_cp, snapshot, park = ARGV[1], tonumber(ARGV[2]), ARG
 local cp = tonumber(redis.call('HGET', rm, 'checkpoint') or '0')
 if cp ~= expected then return {0, cp} end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
+redis.call('DEL', KEYS[2])    -- an audit list earlier versions kept
 """ + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
 if redis.call('XLEN', events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
 return {1, tonumber(new_cp)}
@@ -64,14 +65,11 @@ def dumps(obj) -> str:
     return canonical(obj).decode("utf-8")
 
 
-TALLIES = ("submitted", "submitted_by_due", "unreviewed", "unreviewed_by_due", "accepted", "returned",
-           "excepted_open")
-
-
-def round_writes(keys: Keys, stream: str, rounds: dict, before: dict, *, repair: bool = False):
+def round_writes(keys: Keys, stream: str, rounds: dict, before: dict | None, *, repair: bool = False):
     """What the projection writes for the rounds whose facts changed (``rounds``: new facts, None = gone; ``before``:
-    their facts as last written): each round's facts, and the unit's scores in the round's sorted sets where they
-    changed (``repair``, as a rebuild does: every score it has, so sets made before they existed get filled).
+    their facts as last written, None = not known): each round's facts, and the unit's scores in the round's sorted
+    sets where they changed (``repair``, as a rebuild does: every score it has, so sets made before they existed
+    get filled, and with ``before`` unknown every score it has not removed too).
     Returns the keys, their kinds ('h' hash, 'z' sorted set) and the values, in the scripts' order."""
     p = keys.partition_of(stream)
     out_keys, kinds, values = [], [], []
@@ -79,9 +77,9 @@ def round_writes(keys: Keys, stream: str, rounds: dict, before: dict, *, repair:
         out_keys.append(keys.rounds(p, fy, r))
         kinds.append("h")
         values.append(dumps(facts) if facts is not None else "")
-        old_marks = round_marks(before.get((fy, r)))
+        old_marks = round_marks((before or {}).get((fy, r)))
         for key, old, new in zip(keys.round_marks(p, fy, r), old_marks, round_marks(facts)):
-            if old != new or (repair and new is not None):
+            if old != new or (repair and (new is not None or before is None)):
                 out_keys.append(key)
                 kinds.append("z")
                 values.append("" if new is None else new)
@@ -179,31 +177,29 @@ class ReadModels:
         raw = self.redis.hget(self.keys.parked(self.keys.partition_of(stream)), stream)
         return json.loads(raw) if raw else None
 
-    def round_facts(self, fiscal_year: int, round_: int, units=None) -> dict:
-        """unit -> facts for one round: of the units given, or of every unit (all partitions)."""
+    def round_facts(self, fiscal_year: int, round_: int, units) -> dict:
+        """unit -> facts for one round, of the units given (those without facts left out): one HMGET per
+        partition, pipelined, a constant number of round trips however many units."""
         out = {}
-        if units is not None:
-            # one HMGET per partition, pipelined: a constant number of round trips however many units
-            groups: dict[int, list[str]] = {}
-            for unit in units:
-                groups.setdefault(self.keys.partition_of(unit), []).append(unit)
-            pipe = self.redis.pipeline(transaction=False)
-            for p, group in groups.items():
-                pipe.hmget(self.keys.rounds(p, fiscal_year, round_), group)
-            for group, values in zip(groups.values(), pipe.execute()):
-                for unit, raw in zip(group, values):
-                    if raw:
-                        out[unit] = json.loads(raw)
-            return out
-        for p in range(self.keys.partitions):
-            for unit, raw in self.redis.hgetall(self.keys.rounds(p, fiscal_year, round_)).items():
-                out[unit.decode()] = json.loads(raw)
+        groups: dict[int, list[str]] = {}
+        for unit in units:
+            groups.setdefault(self.keys.partition_of(unit), []).append(unit)
+        pipe = self.redis.pipeline(transaction=False)
+        for p, group in groups.items():
+            pipe.hmget(self.keys.rounds(p, fiscal_year, round_), group)
+        for group, values in zip(groups.values(), pipe.execute()):
+            for unit, raw in zip(group, values):
+                if raw:
+                    out[unit] = json.loads(raw)
         return out
 
-    def round_tallies(self, fiscal_year: int, round_: int, due_at, now) -> dict:
+    def round_tallies(self, fiscal_year: int, round_: int, due_at, now, registered) -> dict:
         """The round's sorted sets counted at the due date and at ``now``, every partition in one pipelined
         round trip: units with a report, of them first reported by the due date, unreviewed ones (and of them by
-        the due date), accepted, returned, and units without a report whose exception is still open."""
+        the due date), accepted, returned, and units without a report whose exception is still open.
+
+        Only units in ``registered`` count: a unit's report can be projected before its registration is (the
+        registry is another stream), and such a unit is taken out again, from its own facts."""
         due, instant = fiscal.epoch_micros(due_at), fiscal.epoch_micros(now)
         pipe = self.redis.pipeline(transaction=False)
         for p in range(self.keys.partitions):
@@ -215,8 +211,18 @@ class ReadModels:
             pipe.zcount(decided, 1, 1)
             pipe.zcount(decided, 2, 2)
             pipe.zcount(excepted, instant, "+inf")
+            pipe.zrange(submitted, 0, -1)
+            pipe.zrange(excepted, 0, -1)
         values = pipe.execute()
-        return {name: sum(values[i::len(TALLIES)]) for i, name in enumerate(TALLIES)}
+        width = len(TALLIES) + 2
+        counted = {name: sum(values[i::width]) for i, name in enumerate(TALLIES)}
+        strays = sorted({m.decode() for i in (width - 2, width - 1) for members in values[i::width] for m in members}
+                        - set(registered))
+        if strays:
+            facts = self.round_facts(fiscal_year, round_, strays)
+            for name, n in tallies_of((round_marks(f) for f in facts.values()), due, instant).items():
+                counted[name] -= n
+        return counted
 
     def lag(self) -> dict:
         """Streams and events the tracker has not projected yet, the oldest waiting, and parked streams."""

@@ -170,6 +170,25 @@ def test_compliance_pages_by_unit_code_and_streams_every_row(world):
     assert reader.get(f"{BASE}/rounds/2564/6/compliance?cursor=31", headers=NACC).status_code == 422
 
 
+def test_a_report_projected_before_its_units_registration_is_not_counted_yet(world):
+    """A unit registered and reporting whose registration the tracker has not projected yet (the registry is
+    another stream) is neither expected nor counted nationally; once it is, it is both."""
+    service = world["writer"].application.extensions["ncc"]["service"]
+    service.execute(REGISTRY_STREAM, lambda s, ctx: handlers.register_unit(
+        s, {"code": "3100400", "name_th": "หน่วยงานใหม่", "kind": "district_office", "province": "กรุงเทพมหานคร"},
+        ctx), actor={"username": "op1", "role": "operator"}, fp=fingerprint("CLI", "3100400", {}))
+    writer, h = world["writer"], unit_headers("3100400")
+    writer.put(f"{BASE}/units/3100400/plan", json=PLAN, headers=h)
+    assert writer.put(f"{BASE}/units/3100400/reports/2564/6", json={"entries": []}, headers=h).status_code == 201
+    world["tracker"].project("3100400")
+    doc = world["reader"].get(f"{BASE}/rounds/2564/6/compliance", headers=NACC).json
+    assert (doc["expected"], doc["submitted"], doc["on_time"], sum(doc["counts"].values())) == (3, 2, 1, 3)
+    assert min(doc["counts"].values()) >= 0 and [r["unit"] for r in doc["rows"]] == ["3100100", "3100200", "3100300"]
+    world["tracker"].project(REGISTRY_STREAM)
+    doc = world["reader"].get(f"{BASE}/rounds/2564/6/compliance", headers=NACC).json
+    assert (doc["expected"], doc["submitted"], sum(doc["counts"].values())) == (4, 3, 4)
+
+
 HOSTILE = ["=HYPERLINK(\"http://example.invalid\",\"คลิก\")", "+1+1", "-2+3", "@SUM(A1:A2)"]
 
 

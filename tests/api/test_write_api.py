@@ -226,6 +226,40 @@ def test_idempotency_records_last_the_plan_cycle_then_expire(client, clock):
     assert abs(redis.ttl(keys.idempotency("3100100", 2564)) - later) < 5
 
 
+def test_idempotency_keys_outlive_plan_changes_and_old_records_are_honoured(client, clock):
+    """A key used before the plan's start was moved later still replays; after a cycle has ended a write keeps
+    its record a year and leaves the old cycle's records to expire; a record kept by an earlier version (one hash
+    per stream) is still honoured."""
+    redis = redis_of(client)
+    keys = client.application.extensions["ncc"]["service"].keys
+    reminder = {"fiscal_year": 2562, "round": 6, "message": "โปรดจัดทำแผน"}
+    clock.now = clock.now.replace(year=2018, month=11)                        # fiscal year 2562
+    assert client.put(f"{BASE}/units/3100100/plan", json=PLAN, headers=UNIT).status_code == 201
+    first = client.post(f"{BASE}/units/3100100/reminders", json=reminder, headers={**NACC, "Idempotency-Key": "r1"})
+    assert first.status_code == 201
+    clock.now = clock.now.replace(year=2021, month=5)                         # fiscal year 2564
+    moved = {**PLAN, "first_fiscal_year": 2564, "last_fiscal_year": 2567, "reason": "เลื่อนแผน"}
+    assert client.put(f"{BASE}/units/3100100/plan", json=moved, headers=UNIT).status_code == 201
+    again = client.post(f"{BASE}/units/3100100/reminders", json=reminder, headers={**NACC, "Idempotency-Key": "r1"})
+    assert again.status_code == 200 and again.json["event_id"] == first.json["event_id"]
+    clock.now = clock.now.replace(year=2027, month=5)                         # fiscal year 2570, the cycle over
+    cycle_ttl = redis.ttl(keys.idempotency("3100100", 2562))
+    late = {"fiscal_year": 2567, "round": 12, "message": "ขอติดตามรายงาน"}
+    assert client.post(f"{BASE}/units/3100100/reminders", json=late, headers={**NACC, "Idempotency-Key": "r2"}
+                       ).status_code == 201
+    year_ends = clock.now.replace(year=2028, month=9, day=30, hour=23, minute=59, second=59)   # end of FY 2571
+    assert abs(redis.ttl(keys.idempotency("3100100", 2570)) - (year_ends - clock.now).total_seconds()) < 5
+    assert redis.ttl(keys.idempotency("3100100", 2562)) <= cycle_ttl        # not moved on
+    earlier = {"fiscal_year": 2567, "round": 6, "message": "บันทึกก่อนปรับรุ่น"}
+    assert client.post(f"{BASE}/units/3100100/reminders", json=earlier, headers={**NACC, "Idempotency-Key": "r3"}
+                       ).status_code == 201                    # the same request's fingerprint, as the write side makes it
+    fp = json.loads(redis.hget(keys.idempotency("3100100", 2570), "r3"))["fingerprint"]
+    redis.hset(keys.earlier_idempotency("3100100"), "r0", json.dumps(
+        {"fingerprint": fp, "answer": {"event_id": "from-before", "unit": "3100100", "version": 1}}))
+    replay = client.post(f"{BASE}/units/3100100/reminders", json=earlier, headers={**NACC, "Idempotency-Key": "r0"})
+    assert replay.status_code == 200 and replay.json["event_id"] == "from-before"
+
+
 def test_redis_down_is_503_and_readyz_says_so(app_factory):
     """With Redis unreachable, writes answer 503 (re-send with the same Idempotency-Key) and /readyz 503;
     /healthz stays 200."""

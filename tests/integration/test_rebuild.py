@@ -34,6 +34,8 @@ def test_rebuild_is_byte_identical_and_repairs(app_factory, any_redis, settings)
     assert read_models(any_redis) == live
     any_redis.delete(tracker.keys.audit("3100100"))
     any_redis.hset(tracker.keys.read_model("3100200"), "snapshot", "{}")
+    decided = tracker.keys.round_marks(tracker.keys.partition_of("3100200"), 2564, 6)[2]
+    any_redis.zadd(decided, {"3100200": 2})            # a stale "returned" beside the damaged snapshot
     tracker.rebuild(["3100100", "3100200"])
     assert read_models(any_redis) == live
 
