@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import fiscal
-
 from shared.events import GENESIS_HASH, Event, encode
 from shared.keys import Keys
 

@@ -303,13 +303,11 @@ def _round(queries, now, args):
     return (args["fiscal_year"], args["round"]) if "fiscal_year" in args else queries.current_round(now)
 
 
-def _answer(doc: dict):
-    """A rollup as JSON: a page of rows through the answer schema, or every row with its text streamed as it is
-    encoded (at national size it is megabytes). The rows are all read before the answer starts, so a store that
-    fails meanwhile is a 503, never a cut-short 200."""
-    if isinstance(doc["rows"], list):
-        return doc
-    rows = list(doc.pop("rows"))
+def _streamed(doc: dict) -> Response:
+    """A rollup with every row as JSON, its text streamed as it is encoded (at national size it is megabytes).
+    The rows are all read before the answer starts, so a store that fails meanwhile is a 503, never a cut-short
+    200."""
+    rows = doc.pop("rows")
 
     def body():
         yield _json(doc)[:-1] + ',"rows":['
@@ -359,8 +357,9 @@ def compliance(args, fiscal_year, round):  # noqa: A002
     queries, now, actor = _ctx()
     _check_round(fiscal_year, round)
     authorize_read(actor, "compliance")
-    return _answer(queries.rollup(fiscal_year, round, now, None, queries.registry(), cursor=args.get("cursor"),
-                                  limit=args.get("limit")))
+    doc = queries.rollup(fiscal_year, round, now, None, queries.registry(), cursor=args.get("cursor"),
+                         limit=args.get("limit"))
+    return doc if "limit" in args else _streamed(doc)
 
 
 def _export(fiscal_year, round_):
@@ -384,8 +383,8 @@ def as_text(row: list) -> list:
 @bp.doc(summary="One row per unit, CSV (UTF-8 with BOM, opens in Excel with Thai intact), streamed",
         responses={"200": {"description": "CSV", "content": {"text/csv": {}}}})
 def export_csv(fiscal_year, round):  # noqa: A002
+    # every row is read here, before the answer starts (a failing store is a 503); only the text streams
     (header, rows), name = _export(fiscal_year, round)
-    rows = list(rows)               # read before the answer starts (a failing store is a 503); the text streams
 
     def body():
         out = io.StringIO()

@@ -112,28 +112,25 @@ class Queries:
         unit code), at most ``limit`` of them, with ``next_cursor`` when more remain.
 
         Nationally the counts come from the round's sorted sets, a constant number of round trips whatever the
-        number of units, and ``rows`` is an iterator that reads the units' facts a chunk at a time as it is
-        consumed (``limit`` None: to the end); for the units given (a supervisor's) both come from their facts."""
+        number of units, and only the page's units' facts are read; for the units given (a supervisor's) the counts
+        come from all their facts."""
         window = self.windows().window(fiscal_year, round_, self.grace_days)
         registered = (registry or self.registry()).units
+        names = sorted(registered if units is None else units)
+        start = bisect.bisect_right(names, cursor) if cursor else 0
+        end = None if limit is None else start + limit
         if units is None:
-            names = sorted(registered)
             head = tally(len(names), self.models.round_tallies(fiscal_year, round_, window.due_at, now, registered),
                          window, now)
-            start = bisect.bisect_right(names, cursor) if cursor else 0
-            page = names[start:] if limit is None else names[start:start + limit]
-            rows = self._rows(page, fiscal_year, round_, window, now, registered)
-            rows = rows if limit is None else list(rows)
+            rows = list(self._rows(names[start:end], fiscal_year, round_, window, now, registered))
         else:
-            names = sorted(units)
             rows = list(self._rows(names, fiscal_year, round_, window, now, registered))
             counts = dict.fromkeys(STATES, 0)
             for row in rows:
                 counts[row["state"]] += 1
             head = {"counts": counts, "submitted": sum(r["state"] in SUBMITTED_STATES for r in rows),
                     "on_time": sum(r["on_time"] for r in rows)}
-            start = bisect.bisect_right(names, cursor) if cursor else 0
-            rows = rows[start:] if limit is None else rows[start:start + limit]
+            rows = rows[start:end]
         expected = len(names)
         more = bool(limit) and start + limit < expected          # limit 0: the figures alone
 
@@ -173,10 +170,9 @@ EXPORT_COLUMNS = [
 ]
 
 
-def export_rows(rollup: dict):
-    """Header (Thai, with the field name) and one row per unit, for CSV and XLSX alike; the rows are an iterator
-    over the rollup's, so an export is written as its rows are read."""
+def export_rows(rollup: dict) -> tuple[list[str], list[list]]:
+    """Header (Thai, with the field name) and one row per unit, for CSV and XLSX alike."""
     header = [f"{th} ({key})" for key, th in EXPORT_COLUMNS]
-    rows = ([row[key] if not isinstance(row[key], bool) else ("ใช่" if row[key] else "ไม่") for key, _ in
-             EXPORT_COLUMNS] for row in rollup["rows"])
+    rows = [[row[key] if not isinstance(row[key], bool) else ("ใช่" if row[key] else "ไม่") for key, _ in
+             EXPORT_COLUMNS] for row in rollup["rows"]]
     return header, rows

@@ -216,8 +216,8 @@ class ReadModels:
         values = pipe.execute()
         width = len(TALLIES) + 2
         counted = {name: sum(values[i::width]) for i, name in enumerate(TALLIES)}
-        strays = sorted({m.decode() for i in (width - 2, width - 1) for members in values[i::width] for m in members}
-                        - set(registered))
+        members = {m.decode() for i in (width - 2, width - 1) for part in values[i::width] for m in part}
+        strays = sorted(unit for unit in members if unit not in registered)
         if strays:
             facts = self.round_facts(fiscal_year, round_, strays)
             for name, n in tallies_of((round_marks(f) for f in facts.values()), due, instant).items():
