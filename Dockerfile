@@ -1,6 +1,8 @@
 # One image for every service; the command chooses which (see docker-compose.yml).
 FROM python:3.11-slim
 WORKDIR /app
+# the Thai font the public PDFs are set in (Laksaman)
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-thai-tlwg && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import signing
 from shared.config import from_env
 from services.tracker.worker import argv as worker_argv
 from shared.embedded import EmbeddedRedis
@@ -41,8 +42,10 @@ def services(env: dict) -> list[Service]:
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",
                                           "services.submission.app:create_app()"],
                 {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
+        # the web app asks for the public documents on their readers' behalf: the rate limit counts the readers
         Service("tracker-api", gunicorn + ["--bind", f"{host}:{env.get('NCC_TRACKER_PORT', '8001')}",
-                                           "services.tracker.app:create_app()"]),
+                                           "services.tracker.app:create_app()"],
+                {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
         *workers,
         Service("scheduler", [python, "-m", "services.tracker.scheduler"]),
     ]
@@ -61,6 +64,11 @@ def main() -> int:
         print(f"embedded redis-server on {redis_server.url}, data in {redis_server.data_dir} (AOF, fsync always)")
     env.setdefault("NCC_SUBMISSION_URL", f"http://127.0.0.1:{env.get('NCC_SUBMISSION_PORT', '8000')}")
     env.setdefault("NCC_TRACKER_URL", f"http://127.0.0.1:{env.get('NCC_TRACKER_PORT', '8001')}")
+    env.setdefault("NCC_PUBLIC_URL", f"http://127.0.0.1:{env.get('NCC_WEB_PORT', '8002')}")
+    env.setdefault("NCC_DATA_DIR", str(data_dir))
+    env.setdefault("NCC_KEY_DIR", str(data_dir / "keys"))
+    keyring = signing.ensure(env["NCC_KEY_DIR"])         # made on the first start, kept (mode 600) after
+    print(f"signing keys in {env['NCC_KEY_DIR']} (receipt key {keyring.current['key_id']})")
     settings = from_env(env)
     codes = data_dir / "demo-activation-codes.csv"
     if env.get("NCC_DEMO", "1") != "0":

@@ -43,6 +43,11 @@ class Settings:
     log_level: str = "INFO"         # every process logs JSON lines to stderr at this level
     submission_url: str = "http://127.0.0.1:8000"   # where the web app finds the write API
     tracker_url: str = "http://127.0.0.1:8001"      # where the web app finds the read API
+    data_dir: str = "var"           # where the run command keeps data; development makes its keys under it
+    key_dir: str = ""               # the signing keys' folder (keys.json); empty: <data_dir>/keys in development
+    public_url: str = "http://127.0.0.1:8002"       # the web app as the public reaches it (QR codes in PDFs)
+    public_rate_limit: str = "120 per minute"       # per client, on every /public answer (flask-limiter's notation)
+    pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
     forwarded_hops: int = 0         # proxies in front (the web app is one): trust that many X-Forwarded-For hops
     extra: dict = field(default_factory=dict)
 
@@ -56,6 +61,19 @@ class Settings:
         if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
             raise RuntimeError("NCC_SECRET_KEY is the default one: set a secret of your own "
                                "(or NCC_ENV=development to try the system locally)")
+
+    def keyring(self):
+        """The signing keys; made on first use in development, refused when missing anywhere else."""
+        from . import signing
+        if self.environment == "development":
+            return signing.ensure(self.key_dir or os.path.join(self.data_dir, "keys"))
+        if not self.key_dir:
+            raise RuntimeError("NCC_KEY_DIR is not set: point it at the folder holding the signing keys "
+                               "(make them once with 'python -m shared.signing init DIR')")
+        try:
+            return signing.load(self.key_dir)
+        except signing.KeysMissingError as exc:
+            raise RuntimeError(str(exc)) from None
 
     def but(self, **changes) -> "Settings":
         """A copy with some settings changed (tests and the launcher use it)."""
@@ -88,6 +106,11 @@ def from_env(env: dict | None = None) -> Settings:
         submission_url=(env.get("NCC_SUBMISSION_URL") or defaults.submission_url).rstrip("/"),
         tracker_url=(env.get("NCC_TRACKER_URL") or defaults.tracker_url).rstrip("/"),
         forwarded_hops=_int(env, "NCC_FORWARDED_HOPS", defaults.forwarded_hops),
+        data_dir=env.get("NCC_DATA_DIR") or defaults.data_dir,
+        public_url=(env.get("NCC_PUBLIC_URL") or defaults.public_url).rstrip("/"),
+        public_rate_limit=env.get("NCC_PUBLIC_RATE_LIMIT") or defaults.public_rate_limit,
+        pdf_font_dir=env.get("NCC_PDF_FONT_DIR") or defaults.pdf_font_dir,
+        key_dir=env.get("NCC_KEY_DIR", ""),
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")

@@ -92,3 +92,9 @@ class IntegrityError(NccError):
 
 class UnknownSchemaVersionError(Exception):
     """An event carries a type or schema version this code does not know how to read."""
+
+
+class DocumentUnavailableError(NccError):
+    """A document cannot be made on this machine now (e.g. its Thai font is not installed): 503, nothing lost."""
+
+    status = 503

@@ -106,6 +106,11 @@ class Keys:
         """Hash: failed attempts and the lock-out end, per username or per client address."""
         return f"{self.prefix}:throttle:{kind}:{who}"
 
+    @property
+    def rate_limit_prefix(self) -> str:
+        """Prefix of flask-limiter's counters (per client and limit; they expire by themselves)."""
+        return f"{self.prefix}:ratelimit"
+
     def nudge_flag(self, partition: int) -> str:
         """Set while a projection job for the partition is queued and not yet started (nudges coalesce)."""
         return f"{self.prefix}:nudge:p{partition}"

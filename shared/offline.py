@@ -1,14 +1,18 @@
-"""Verify an exported history (JSON Lines, one event per line) without Redis or the services.
+"""Verify an exported history, or a receipt, without Redis or the services.
 
-Run: ``python -m shared.offline FILE.jsonl`` — exit 0 when every stream's chain holds, 1 otherwise.
+Run: ``python -m shared.offline FILE.jsonl`` (one event per line): exit 0 when every stream's chain holds, 1
+otherwise. ``python -m shared.offline RECEIPT.json --key KEYS.json`` (KEYS: what ``GET /api/v1/public/keys``
+answers): exit 0 when the receipt's signature holds under the key it names, 1 otherwise.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import OrderedDict
 
 from .events import Event, verify_chain
+from .signing import verify_receipt
 
 
 def verify_lines(lines) -> dict:
@@ -35,13 +39,36 @@ def verify_lines(lines) -> dict:
     return results
 
 
+def check_receipt(receipt_path: str, keys_path: str) -> int:
+    """Print whether the receipt holds under the published keys; 0 when it does, 1 when not."""
+    try:
+        with open(receipt_path, encoding="utf-8") as f:
+            receipt = json.load(f)
+        with open(keys_path, encoding="utf-8") as f:
+            published = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read: {exc}", file=sys.stderr)
+        return 1
+    keys = published.get("keys", []) if isinstance(published, dict) else published
+    ok, reason = verify_receipt(receipt, keys if isinstance(keys, list) else [])
+    if ok:
+        print(f"receipt ok: {receipt.get('type')} of {receipt.get('stream')} at version {receipt.get('version')}, "
+              f"recorded {receipt.get('recorded_at')}, hash {str(receipt.get('hash'))[:16]}, key {receipt.get('key_id')}")
+    else:
+        print(f"receipt BAD: {reason}")
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
-    """Print one line per stream and a summary; exit 1 when anything is wrong."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m shared.offline FILE.jsonl", file=sys.stderr)
-        return 2
-    with open(argv[0], encoding="utf-8") as f:
+    """Print one line per stream and a summary (or the receipt's check); exit 1 when anything is wrong."""
+    parser = argparse.ArgumentParser(prog="python -m shared.offline",
+                                     description="Verify an exported history (JSON Lines) or, with --key, a receipt")
+    parser.add_argument("file", help="FILE.jsonl, or RECEIPT.json with --key")
+    parser.add_argument("--key", help="the published keys (GET /api/v1/public/keys) to check a receipt against")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.key:
+        return check_receipt(args.file, args.key)
+    with open(args.file, encoding="utf-8") as f:
         results = verify_lines(f)
     bad = {s: r for s, r in results.items() if not r["ok"]}
     for stream, r in results.items():

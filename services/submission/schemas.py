@@ -96,6 +96,21 @@ class WindowRequest(Schema):
     locks_at = Instant(required=True)
 
 
+class Receipt(Schema):
+    """Proof of a write that anyone can check with the published keys (``GET /public/keys``), offline too."""
+
+    unit = fields.String(allow_none=True, required=True)
+    stream = fields.String(required=True)
+    version = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    type = fields.String(required=True)
+    hash = fields.String(required=True, metadata={"description": "the event's hash in the unit's chain"})
+    recorded_at = fields.String(required=True)
+    key_id = fields.String(required=True)
+    signature = fields.String(required=True, metadata={
+        "description": "Ed25519, base64, over the canonical JSON (sorted keys, no spaces, UTF-8) of the other fields"})
+
+
 class WriteAnswer(Schema):
     """What every accepted write answers."""
 
@@ -108,3 +123,4 @@ class WriteAnswer(Schema):
     item_id = fields.String()
     late = fields.Boolean()
     amendment = fields.Integer()
+    receipt = fields.Nested(Receipt, required=True)

@@ -21,6 +21,7 @@ from shared.errors import (IdempotencyMismatchError, IntegrityError, Preconditio
 from shared.events import new_event
 from shared.framework import FrameworkRegistry
 from shared.keys import WINDOWS_STREAM, Keys, is_unit_stream
+from shared.signing import receipt_of
 from shared.streams import head_of, idempotency_record, read_events
 
 from .appender import Appender, Retention
@@ -63,7 +64,7 @@ class SubmissionService:
 
     def __init__(self, redis, settings: Settings, *, clock: Callable[[], datetime],
                  frameworks: FrameworkRegistry, nudge: Callable[[str], None] = lambda stream: None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16]):
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16], keyring=None):
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.partitions)
@@ -72,6 +73,7 @@ class SubmissionService:
         self.frameworks = frameworks
         self.nudge = nudge
         self.new_id = new_id
+        self.keyring = keyring if keyring is not None else settings.keyring()
         self.on_append: Callable = lambda event: None
         self.cache_size = 4096
         self._cache: OrderedDict = OrderedDict()
@@ -142,7 +144,7 @@ class SubmissionService:
                               prev_hash=state.head_hash, meta=meta)
             answer = {"event_id": event.event_id, "unit": stream if is_unit_stream(stream) else None,
                       "stream": stream, "version": event.version, "recorded_at": event.recorded_at,
-                      "type": event.type, **decision.answer}
+                      "type": event.type, **decision.answer, "receipt": receipt_of(event, self.keyring)}
             outcome = self.appender.append(
                 event, idempotency_key=idempotency_key,
                 idempotency_record={"fingerprint": fp, "answer": answer},

@@ -13,8 +13,10 @@ from shared import fiscal
 from shared.errors import InvalidError, NotFoundError
 from shared.identity import authorize_read, check_unit_code
 from shared.schemas import FiscalYear, Instant, Round
+from shared.signing import receipt_of
 from shared.web import Blueprint
 
+from . import documents
 from .queries import export_rows
 
 bp = Blueprint("tracker", __name__, description="Status, audit trails and rollups projected from the event log")
@@ -222,6 +224,50 @@ def unit_state(code, as_of=None, version=None):
 def unit_verify(code):
     queries, _now = _unit_scope(code, "unit_verify")
     return {**queries.verify(code), "unit": code}
+
+
+class ReceiptAnswer(Schema):
+    """The signed receipt of one event of the unit's log (the same one its write was answered with)."""
+
+    unit = fields.String(allow_none=True)
+    stream = fields.String()
+    version = fields.Integer()
+    event_id = fields.String()
+    type = fields.String()
+    hash = fields.String()
+    recorded_at = fields.String()
+    key_id = fields.String()
+    signature = fields.String()
+
+
+def _receipt(code: str, version: int) -> dict:
+    queries, _now = _unit_scope(code, "unit_receipt")
+    event = queries.event(code, version) if version <= MAX_POSITION else None
+    if event is None:
+        raise NotFoundError(f"the log of unit {code} has no version {version}")
+    return receipt_of(event, current_app.extensions["ncc"]["keyring"])
+
+
+@bp.route("/units/<code>/receipts/<int:version>", methods=["GET"])
+@bp.response(200, ReceiptAnswer)
+@bp.doc(summary="The signed receipt of the unit's event at a version (Ed25519; check it with /public/keys)")
+def unit_receipt(code, version):
+    return _receipt(code, version)
+
+
+@bp.route("/units/<code>/receipts/<int:version>.pdf", methods=["GET"])
+@bp.doc(summary="The same receipt as a one-page signed PDF (PAdES) with its verification QR code",
+        responses={"200": {"description": "PDF", "content": {"application/pdf": {}}}})
+def unit_receipt_pdf(code, version):
+    from .public_api import signed_pdf, verify_url
+    receipt = _receipt(code, version)
+    settings = current_app.extensions["ncc"]["settings"]
+    unit = g.registry.units.get(code) or {}
+    keys_url = f"{settings.public_url}/public/keys"
+    pdf = signed_pdf(lambda fonts: documents.receipt_pdf(receipt, unit, verify_url(code, receipt), keys_url, fonts),
+                     f"receipt {code} v{version}")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="receipt-{code}-v{version}.pdf"'})
 
 
 class ReplayRequest(Schema):

@@ -11,9 +11,10 @@ from flask import Flask
 
 from shared.config import Settings, from_env
 from shared.auth import Accounts, Tokens, token_identity
+from shared.framework import FrameworkRegistry
 from shared.keys import Keys
 from shared import metrics
-from shared.web import add_health, make_api
+from shared.web import add_health, make_api, trust_forwarded
 
 from .queries import Queries
 from .store import ReadModels
@@ -24,7 +25,7 @@ def _wall_clock() -> datetime:
 
 
 def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
-               clock: Callable[[], datetime] = _wall_clock, identify=None) -> Flask:
+               clock: Callable[[], datetime] = _wall_clock, identify=None, keyring=None) -> Flask:
     """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
     settings.check_secret()
@@ -37,16 +38,21 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     app = Flask(__name__)
     if rq_redis is None:
         rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
-    app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days), "clock": clock,
+    app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days,
+                                                FrameworkRegistry.load(settings.framework_dir)), "clock": clock,
+                             "keyring": keyring if keyring is not None else settings.keyring(),
                              "queue": Queue(settings.tracker_queue, connection=rq_redis),
                              "identify": identify, "settings": settings}
     api = make_api(app, "NACC action plans: tracker",
                    "Read side: status, audit trails and rollups projected from the event log.")
     from .api import bp
     api.register_blueprint(bp, url_prefix="/api/v1")
-    from .public_api import bp as public_bp
+    from .public_api import bp as public_bp, limit_public
+    limit_public(app, public_bp, redis, settings, keys)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     add_health(app, redis.ping)
+    # the web app asks for the public documents on behalf of their readers: the rate limit counts the readers
+    trust_forwarded(app, settings.forwarded_hops)
     queue = app.extensions["ncc"]["queue"]
 
     def gauges():

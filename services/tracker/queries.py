@@ -8,8 +8,9 @@ from decimal import Decimal
 from shared import fiscal
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 from shared.plan import RegistryState, UnitState, WindowsState, fold_onto, to_dict
-from shared.streams import read_events, verify_stream
+from shared.streams import head_of, read_events, verify_stream
 
+from . import disclosure as disclosure_fold
 from .projector import (STATES, SUBMITTED_STATES, audit_trail, classify, on_time, tally, traffic_light,
                         unit_status)
 from .store import ReadModels
@@ -23,9 +24,10 @@ UNIT_FIELDS = ("name_th", "province", "kind")        # from the registry, on eve
 class Queries:
     """Everything the read API answers, from the read models and an injected ``now``."""
 
-    def __init__(self, models: ReadModels, grace_days: int):
+    def __init__(self, models: ReadModels, grace_days: int, frameworks=None):
         self.models = models
         self.grace_days = grace_days
+        self.frameworks = frameworks
 
     def windows(self) -> WindowsState:
         """The projected reporting windows."""
@@ -73,6 +75,21 @@ class Queries:
         return {"unit": unit, "version": state.version, "head_hash": state.head_hash,
                 "as_of": fiscal.bangkok_iso(as_of) if as_of else None, "state": to_dict(state),
                 "status": status}
+
+    def head(self, unit: str) -> tuple[int, str]:
+        """The unit's log version and head hash (what a public answer's ETag is made from)."""
+        return head_of(self.models.redis, self.models.keys, unit)
+
+    def event(self, unit: str, version: int):
+        """The unit's event at a version, or None when its log is not that long."""
+        found = read_events(self.models.redis, self.models.keys, unit, first=version, last=version) if version else []
+        return found[0] if found else None
+
+    def disclosure(self, unit: dict, fiscal_year: int, version: int | None = None) -> dict:
+        """The year's public documents folded from the unit's log, as of ``version`` (None: the latest)."""
+        events = read_events(self.models.redis, self.models.keys, unit["code"], last=version)
+        return disclosure_fold.disclosure(events, unit, fiscal_year, self.frameworks, self.windows(),
+                                          self.grace_days, version)
 
     def verify(self, unit: str) -> dict:
         """The hash-chain check of the unit's stream."""

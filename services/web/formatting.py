@@ -5,10 +5,10 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from babel.dates import get_month_names
 from flask_babel import get_locale, gettext, ngettext
 
 from shared.fiscal import BANGKOK, BE_OFFSET, parse_instant
+from shared.i18n import be_date
 
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
@@ -83,15 +83,7 @@ def thai_date(value, *, time: bool = False, long: bool = False) -> str:
     instant = _instant(value)
     if instant is None:
         return "" if value in (None, "") else str(value)
-    local = instant.astimezone(BANGKOK)
-    language = _language()
-    months = get_month_names("wide" if long else "abbreviated", locale=language)
-    year = local.year + BE_OFFSET
-    if language == "th":
-        text = f"{local.day} {months[local.month]} {year}"
-        return f"{text} {local:%H:%M} น." if time else text
-    text = f"{local.day} {months[local.month]} {year} BE"
-    return f"{text}, {local:%H:%M}" if time else text
+    return be_date(instant, _language(), time=time, long=long)
 
 
 def time_left(value, now: datetime) -> str:

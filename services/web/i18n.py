@@ -12,8 +12,9 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import request
+
+from shared import i18n as shared_i18n
 
 SOURCE_DIR = Path(__file__).parent / "i18n"
 LANGUAGES = ("th", "en")
@@ -22,16 +23,8 @@ COOKIE = "lang"
 
 
 def merged_catalogue(source: Path = SOURCE_DIR) -> Catalog:
-    """Every ``*.po`` file of the app in one Thai catalogue (a message in two files: the first file's)."""
-    merged = Catalog(locale="th", domain="messages")
-    for path in sorted(source.glob("*.po")):
-        with path.open("rb") as f:
-            part = read_po(f, locale="th")
-        for message in part:
-            translated = all(message.string) if isinstance(message.string, tuple) else bool(message.string)
-            if message.id and merged.get(message.id) is None and translated and not message.fuzzy:
-                merged.add(message.id, message.string)
-    return merged
+    """The shared names of the API's codes, then every ``*.po`` file of the app, in one Thai catalogue."""
+    return shared_i18n.merged_catalogue(shared_i18n.SHARED_DIR, source)
 
 
 @functools.cache

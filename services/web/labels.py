@@ -3,25 +3,19 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from shared import labels as shared_labels
+
 STATES = {
     "not_open": _l("Not open yet"), "open": _l("Open"), "submitted": _l("Submitted"),
     "submitted_late": _l("Submitted late"), "overdue": _l("Overdue"), "returned": _l("Returned for correction"),
     "accepted": _l("Accepted"), "locked": _l("Not reported (closed)"),
 }
-KINDS = {"project": _l("Project"), "activity": _l("Activity"), "measure": _l("Measure"),
-         "guideline": _l("Guideline")}
-ITEM_STATUSES = {"not_started": _l("Not started"), "in_progress": _l("In progress"), "completed": _l("Completed"),
-                 "not_feasible": _l("Cannot be done")}
-REASONS = {"no_budget": _l("No budget"), "policy_changed": _l("The executive's policy changed"),
-           "insufficient_staff": _l("Not enough staff"), "other": _l("Other (describe)")}
-ROUNDS = {6: _l("6-month round"), 12: _l("12-month round")}
+KINDS = {code: _l(english) for code, english in shared_labels.KINDS.items()}
+ITEM_STATUSES = {code: _l(english) for code, english in shared_labels.ITEM_STATUSES.items()}
+REASONS = {code: _l(english) for code, english in shared_labels.REASONS.items()}
+ROUNDS = {code: _l(english) for code, english in shared_labels.ROUNDS.items()}
 DECISIONS = {"accepted": _l("Accept"), "returned": _l("Return for correction")}
-TARGET_GROUPS = {
-    "executives": _l("Executives"), "council_members": _l("Council members"), "staff": _l("Staff"),
-    "children_youth": _l("Children and youth"), "citizens": _l("Citizens and civil society"),
-    "schools": _l("Schools"), "government_agencies": _l("Government agencies"),
-    "state_enterprises": _l("State enterprises"), "private_sector": _l("Private sector"),
-}
+TARGET_GROUPS = {code: _l(english) for code, english in shared_labels.TARGET_GROUPS.items()}
 LIGHTS = {"green": _l("Green"), "orange": _l("Orange"), "red": _l("Red")}
 
 # the unit log's event types and the fields their changes name, as the history and the auditor show them
@@ -49,14 +43,7 @@ FIELD_NAMES = {
 
 
 # kinds of reporting unit (the registry's ``kind``)
-UNIT_KINDS = {
-    "central_office": _l("Central office"), "district_office": _l("District office"),
-    "provincial_administration": _l("Provincial administrative organisation"),
-    "city_municipality": _l("City municipality"), "town_municipality": _l("Town municipality"),
-    "subdistrict_municipality": _l("Subdistrict municipality"),
-    "subdistrict_administration": _l("Subdistrict administrative organisation"),
-    "special": _l("Special local administration"), "other": _l("Other"),
-}
+UNIT_KINDS = {code: _l(english) for code, english in shared_labels.UNIT_KINDS.items()}
 
 
 def name(table: dict, code) -> str:

@@ -234,8 +234,15 @@ WHO = {
     ("get", "/lag"): {"nacc": "any", "auditor": "any", "operator": "any"},
     ("post", "/replay"): {"operator": "any", "auditor": "any"},
     ("get", "/jobs/{job_id}"): {"operator": "any", "auditor": "any"},
+    ("get", "/units/{code}/receipts/{version}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
+    ("get", "/units/{code}/receipts/{version}.pdf"): {"unit": "own", "supervisor": "own", "nacc": "any",
+                                                      "auditor": "any"},
 }
-PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/units")}   # no token needed
+PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/units"),   # no token needed
+          ("get", "/public/units/{code}/disclosure/{fiscal_year}"), ("get", "/public/keys"),
+          ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.pdf"),
+          ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.csv"),
+          ("get", "/public/verify/{code}/{version}/{hash_}")}
 SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 
@@ -257,6 +264,9 @@ def test_role_matrix(env):
     Tracker(env["redis"], env["settings"]).project(REGISTRY_STREAM)
     headers = {role: bearer(env, username) for role, username in ACTORS.items()}
     job_id = env["reader"].post(f"{BASE}/replay", json={}, headers=headers["operator"]).json["job_id"]
+    for code, auth in (("3100100", headers["unit"]), ("3100200", bearer(env, "3100200"))):   # an event each
+        assert env["client"].put(f"{BASE}/units/{code}/plan", headers=auth, json={
+            "title": "แผน", "first_fiscal_year": 2561, "last_fiscal_year": 2564}).status_code == 201
     seen = set()
     for client, method, template in routes(env):
         seen.add((method, template))
@@ -264,7 +274,7 @@ def test_role_matrix(env):
             continue
         for scope in ("own", "other"):
             path = template.replace("{fiscal_year}", "2564").replace("{round}", "6").replace("{item_id}", "item001")
-            path = path.replace("{job_id}", job_id)
+            path = path.replace("{job_id}", job_id).replace("{version}", "1")
             path = path.replace("{code}", "3100100" if scope == "own" else "3100200")
             path = path.replace("{username}", "sup01" if scope == "own" else "sup02")
             call = getattr(client, method)

@@ -28,9 +28,11 @@ def test_redis_service_is_durable():
     assert redis["image"].startswith("redis:7") and redis["volumes"] and redis["healthcheck"]
 
 
-def test_every_service_command_starts(redis_server):
-    """Each app service's command, with its compose environment pointed at a local Redis, starts and stays up;
-    the web ones answer /readyz."""
+def test_every_service_command_starts(redis_server, tmp_path):
+    """Each app service's command, with its compose environment pointed at a local Redis (and the key folder at
+    keys made once, as the README says), starts and stays up; the web ones answer /readyz."""
+    from shared import signing
+    signing.ensure(tmp_path / "keys")
     services = {name: svc for name, svc in compose()["services"].items() if name != "redis"}
     assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "web"}
     services = dict(sorted(services.items(), key=lambda kv: kv[0] == "web"))     # the web app after the APIs
@@ -41,6 +43,9 @@ def test_every_service_command_starts(redis_server):
             env = {**os.environ, **{k: str(v) for k, v in svc["environment"].items()}}
             env.update(REDIS_URL=redis_server.url, NCC_SECRET_KEY="compose-test-secret-of-our-own")
             assert env["NCC_ENV"] == "production"
+            if "NCC_KEY_DIR" in env:
+                assert env["NCC_KEY_DIR"] == "/keys" and "./keys:/keys:ro" in svc["volumes"]
+                env["NCC_KEY_DIR"] = str(tmp_path / "keys")
             for key, value in env.items():
                 for compose_address, local in addresses.items():
                     env[key] = value = value.replace(compose_address, local)

@@ -22,3 +22,17 @@ def test_default_secret_refused_outside_development():
     from_env({"NCC_ENV": "development"}).check_secret()
     from_env({"NCC_SECRET_KEY": "a-long-random-secret-of-our-own"}).check_secret()
     assert from_env({}).secret_key == DEFAULT_SECRET
+
+
+def test_signing_keys_refused_when_missing_outside_development(tmp_path):
+    """Production without NCC_KEY_DIR, or with a folder holding no keys, refuses to start (and makes none);
+    development makes its keys on first start under the data folder, readable by the owner only."""
+    with pytest.raises(RuntimeError, match="NCC_KEY_DIR"):
+        from_env({}).keyring()
+    with pytest.raises(RuntimeError, match="no signing keys"):
+        from_env({"NCC_KEY_DIR": str(tmp_path / "none")}).keyring()
+    assert not (tmp_path / "none").exists()
+    ring = from_env({"NCC_ENV": "development", "NCC_DATA_DIR": str(tmp_path / "data")}).keyring()
+    assert (tmp_path / "data" / "keys" / "keys.json").stat().st_mode & 0o777 == 0o600
+    again = from_env({"NCC_KEY_DIR": str(tmp_path / "data" / "keys")}).keyring()
+    assert again.current["key_id"] == ring.current["key_id"] and again.document_cert_pem == ring.document_cert_pem

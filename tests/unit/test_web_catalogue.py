@@ -8,8 +8,15 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from services.web import i18n
+from shared import i18n as shared_i18n
+from shared import labels as shared_labels
 
 WEB = Path(i18n.__file__).parent
+CATALOGUES = [shared_i18n.SHARED_DIR, WEB / "i18n", Path(__file__).parents[2] / "services" / "tracker" / "i18n"]
+
+
+def _po_files():
+    return [path for folder in CATALOGUES for path in sorted(folder.glob("*.po"))]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
@@ -21,7 +28,7 @@ def test_every_message_has_thai():
 
 def test_placeholders_survive_translation():
     """A translation keeps every %(name)s of its message id, so formatting never fails or drops a value."""
-    for path in sorted((WEB / "i18n").glob("*.po")):
+    for path in _po_files():
         with path.open("rb") as f:
             for message in read_po(f, locale="th"):
                 if not message.id:
@@ -36,12 +43,21 @@ def test_placeholders_survive_translation():
 def test_one_thai_per_message():
     """A message translated in two area files has the same Thai in both (the first file would win silently)."""
     seen = {}
-    for path in sorted((WEB / "i18n").glob("*.po")):
+    for path in _po_files():
         with path.open("rb") as f:
             for message in read_po(f, locale="th"):
                 if message.id and message.string:
                     first = seen.setdefault(message.id, (path.name, message.string))
                     assert first[1] == message.string, (message.id, first, (path.name, message.string))
+
+
+def test_shared_labels_have_thai():
+    """Every name of an API code in shared/labels.py has Thai in the shared catalogue (web pages and PDFs use it)."""
+    names = [english for name, table in vars(shared_labels).items() if name.isupper() and isinstance(table, dict)
+             for english in table.values()]
+    assert len(names) > 20
+    assert shared_i18n.Translator().missing(names) == []
+    assert shared_i18n.Translator()("Project") == "โครงการ"
 
 
 def test_web_imports_neither_service():
