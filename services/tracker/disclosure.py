@@ -149,5 +149,6 @@ def disclosure(events, unit: dict, fiscal_year: int, frameworks: FrameworkRegist
         "plan": plan_document(state, fiscal_year, frameworks, last_plan),
         "reports": {str(r): report_document(state, fiscal_year, r, frameworks, windows, grace_days, hashes)
                     for r in (6, 12)},
+        "due_at": {str(r): windows.window(fiscal_year, r, grace_days).due_at.isoformat() for r in (6, 12)},
         "versions": list(reversed(published)),
     }

@@ -225,6 +225,8 @@ class DisclosureAnswer(Schema):
     reports = fields.Dict(keys=fields.String(), values=fields.Nested(ReportDocument, allow_none=True),
                           metadata={"description": '"6" and "12"; null: not reported (yet)'})
     versions = fields.List(fields.Nested(PublishedVersion), metadata={"description": "newest first"})
+    due_at = fields.Dict(keys=fields.String(), values=fields.String(),
+                         metadata={"description": 'when each round ("6", "12") is due'})
 
 
 def _checked(code: str, fiscal_year: int) -> dict:
@@ -321,6 +323,17 @@ def disclosure_pdf(code, fiscal_year, document, version=None):
                             headers={"Content-Disposition": f'inline; filename="{name}"'}), tag)
 
 
+PLAN_COLUMNS = [("item_id", "Item id"), ("dimension", "Dimension"), ("sub_dimension", "Sub-dimension"),
+                ("name", "Name"), ("kind", "Kind"), ("budget", "Budget for the year (baht)"),
+                ("responsible", "Responsible division"), ("objectives", "Objectives"), ("indicators", "Indicators"),
+                ("targets", "Targets"), ("remarks", "Remarks")]
+REPORT_COLUMNS = [("item_id", "Item id"), ("dimension", "Dimension"), ("sub_dimension", "Sub-dimension"),
+                  ("name", "Name"), ("status", "Status"), ("reason", "Reason"), ("reason_text", "The reason in words"),
+                  ("budget_planned", "Budget in the plan"), ("budget_ordinance", "Budget in the ordinance"),
+                  ("spent", "Amount disbursed"), ("outputs", "Outputs"), ("outcomes", "Outcomes"),
+                  ("problems", "Problems and obstacles"), ("suggestions", "Suggestions")]
+
+
 def document_rows(doc: dict, document: str) -> tuple[list[str], list[list]]:
     """The document as open data: a header (Thai, with the field name) and one row per item, each naming the
     version and hash of the event the document stands at."""
@@ -328,18 +341,9 @@ def document_rows(doc: dict, document: str) -> tuple[list[str], list[list]]:
     part = _document(doc, document)
     stamp = [part["version"], part["hash"]]
     if document == "plan":
-        columns = [("item_id", "Item id"), ("dimension", "Dimension"), ("sub_dimension", "Sub-dimension"),
-                   ("name", "Name"), ("kind", "Kind"), ("budget", "Budget for the year (baht)"),
-                   ("responsible", "Responsible division"), ("objectives", "Objectives"),
-                   ("indicators", "Indicators"), ("targets", "Targets"), ("remarks", "Remarks")]
-        rows = part["items"]
+        columns, rows = PLAN_COLUMNS, part["items"]
     else:
-        columns = [("item_id", "Item id"), ("dimension", "Dimension"), ("sub_dimension", "Sub-dimension"),
-                   ("name", "Name"), ("status", "Status"), ("reason", "Reason"), ("reason_text", "The reason in words"),
-                   ("budget_planned", "Budget in the plan"), ("budget_ordinance", "Budget in the ordinance"),
-                   ("spent", "Amount disbursed"), ("outputs", "Outputs"), ("outcomes", "Outcomes"),
-                   ("problems", "Problems and obstacles"), ("suggestions", "Suggestions")]
-        rows = part["entries"]
+        columns, rows = REPORT_COLUMNS, part["entries"]
     header = [f"{t(label)} ({key})" for key, label in columns] + [f"{t('Version')} (version)", f"{t('Hash')} (hash)"]
     return header, [[row.get(key) for key, _ in columns] + stamp for row in rows]
 

@@ -83,8 +83,8 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
 
     from .auth import bp as auth_bp, me
     app.register_blueprint(auth_bp)
-    from . import units, supervision, nacc, auditor
-    for module in (units, supervision, nacc, auditor):
+    from . import units, supervision, nacc, auditor, public
+    for module in (units, supervision, nacc, auditor, public):
         app.register_blueprint(module.bp)
     # a notice left by the previous request (post/redirect/get) is shown once, on the next page rendered
     app.context_processor(lambda: {"me": me(), "lang": i18n.select_language(), "now": clock(),
@@ -137,6 +137,9 @@ def _errors(app: Flask) -> None:
             session["notice"] = gettext("Your session has ended. Please sign in again.")
             return redirect(url_for("auth.sign_in", next=request.full_path if request.method == "GET" else None))
         status = error.status if 400 <= error.status < 500 else 503
+        if status == 404 and request.blueprint == "public":
+            return page(404, gettext("There is no registered unit with this code, or no such fiscal year. "
+                                     "Look the unit up in the list of units."))
         return page(status, explain(error), error.retry_after)
 
     @app.errorhandler(CSRFError)

@@ -704,6 +704,24 @@ def _report_reasons(form: ReportForm, error: ApiError, rows_sent: list) -> None:
             form.form_errors.extend(reasons)
 
 
+# ---- receipts -------------------------------------------------------------------------------
+
+RECEIPT_EVENTS = ("ReportSubmitted", "ReportAmended")
+
+
+@bp.get("/units/<code>/receipts/<int:version>.<any(pdf, json):kind>")
+@signed_in()
+def receipt(person, code, version, kind):
+    """The signed receipt of what the unit filed at a version: a one-page signed PDF, or the JSON its write got
+    (which ``python -m shared.offline receipt.json --key keys.json`` checks)."""
+    code = _code(code)
+    path = f"/units/{code}/receipts/{version}" + (".pdf" if kind == "pdf" else "")
+    answer = api().call("tracker", "GET", path, token=person.token, raw=True)
+    mimetype = "application/pdf" if kind == "pdf" else "application/json"
+    return current_app.response_class(answer.content, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="receipt-{code}-v{version}.{kind}"'})
+
+
 # ---- history --------------------------------------------------------------------------------
 
 @bp.get("/units/<code>/history")
@@ -727,7 +745,7 @@ def history(person, code):
     return render_template("units/history.html", code=code, page={"entries": entries}, items=items, plan=plan_,
                            framework=_framework(plan_) if plan_ else None, form=AsOfForm(formdata=None),
                            cursor=cursor, earlier=start - 1 if start > 1 else None, unit=_unit(person, code),
-                           notice=session.pop("notice", None))
+                           notice=session.pop("notice", None), receipt_events=RECEIPT_EVENTS)
 
 
 HISTORY_PAGE = 50

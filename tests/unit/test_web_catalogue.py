@@ -69,3 +69,21 @@ def test_web_imports_neither_service():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             for name in names:
                 assert not name.startswith(("services.submission", "services.tracker")), (path, name)
+
+
+def test_tracker_documents_have_thai():
+    """Every message the tracker's PDFs and CSVs print (the t("...") calls, the event names and the CSV columns)
+    has Thai in the shared or the tracker's catalogue."""
+    from babel.messages.extract import extract_from_file
+
+    from services.tracker import documents, public_api
+
+    tracker = Path(documents.__file__).parent
+    used = [message for module in ("documents.py", "public_api.py")
+            for _line, message, _comments, _context in extract_from_file("python", tracker / module,
+                                                                         keywords={"t": None})]
+    used += list(documents.EVENT_NAMES.values()) + [label for _key, label in public_api.PLAN_COLUMNS + public_api.REPORT_COLUMNS]
+    assert len(used) > 60
+    translate = shared_i18n.Translator(documents.CATALOGUE)
+    assert translate.missing(used) == []
+    assert translate("Page %(page)s of %(pages)s", page=1, pages=2) == "หน้า 1/2"
