@@ -45,6 +45,8 @@ class Settings:
     tracker_url: str = "http://127.0.0.1:8001"      # where the web app finds the read API
     data_dir: str = "var"           # where the run command keeps data; development makes its keys under it
     key_dir: str = ""               # the signing keys' folder (keys.json); empty: <data_dir>/keys in development
+    evidence_url: str = ""          # the evidence store (fsspec URL); empty: <data_dir>/evidence
+    evidence_max_bytes: int = 10 * 1024 * 1024     # one evidence file at most
     public_url: str = "http://127.0.0.1:8002"       # the web app as the public reaches it (QR codes in PDFs)
     public_rate_limit: str = "120 per minute"       # per client, on every /public answer (flask-limiter's notation)
     pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
@@ -61,6 +63,11 @@ class Settings:
         if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
             raise RuntimeError("NCC_SECRET_KEY is the default one: set a secret of your own "
                                "(or NCC_ENV=development to try the system locally)")
+
+    @property
+    def evidence_store_url(self) -> str:
+        """Where evidence files are kept: NCC_EVIDENCE_URL, else a folder under the data folder."""
+        return self.evidence_url or "file://" + os.path.abspath(os.path.join(self.data_dir, "evidence"))
 
     def keyring(self):
         """The signing keys; made on first use in development, refused when missing anywhere else."""
@@ -107,6 +114,8 @@ def from_env(env: dict | None = None) -> Settings:
         tracker_url=(env.get("NCC_TRACKER_URL") or defaults.tracker_url).rstrip("/"),
         forwarded_hops=_int(env, "NCC_FORWARDED_HOPS", defaults.forwarded_hops),
         data_dir=env.get("NCC_DATA_DIR") or defaults.data_dir,
+        evidence_url=env.get("NCC_EVIDENCE_URL", ""),
+        evidence_max_bytes=_int(env, "NCC_EVIDENCE_MAX_BYTES", defaults.evidence_max_bytes),
         public_url=(env.get("NCC_PUBLIC_URL") or defaults.public_url).rstrip("/"),
         public_rate_limit=env.get("NCC_PUBLIC_RATE_LIMIT") or defaults.public_rate_limit,
         pdf_font_dir=env.get("NCC_PDF_FONT_DIR") or defaults.pdf_font_dir,

@@ -74,7 +74,8 @@ READ_POLICY = {
     "unit_events": ("nacc", "auditor"),
     "unit_state": ("unit", "supervisor", "nacc", "auditor"),   # a supervisor reads the reports it reviews
     "unit_verify": ("nacc", "auditor"),
-    "unit_receipt": ("unit", "supervisor", "nacc", "auditor"),   # proof of what the unit filed and when
+    "unit_receipt": ("unit", "supervisor", "nacc", "auditor"),
+    "unit_evidence": ("unit", "supervisor", "nacc", "auditor"),   # proof of what the unit filed and when
     "overview": ("supervisor", "nacc", "auditor"),
     "compliance": ("nacc", "auditor"),
     "export": ("supervisor", "nacc", "auditor"),

@@ -57,6 +57,7 @@ class UnitState:
     reports: dict = field(default_factory=dict)     # (fiscal_year, round) -> Report
     exceptions: dict = field(default_factory=dict)  # (fiscal_year, round) -> list of payload + at/by
     reminders: list = field(default_factory=list)
+    evidence: list = field(default_factory=list)     # EvidenceAttached payloads + version, recorded_at
 
     def active_items(self, fiscal_year: int | None = None) -> list[Item]:
         """Items not removed, optionally only those scheduled in a fiscal year."""
@@ -144,6 +145,11 @@ def _reminder(state: UnitState, e: Event) -> None:
     state.reminders.append({**e.payload, "at": e.recorded_at, "by": e.actor, "version": e.version})
 
 
+@_on("EvidenceAttached")
+def _evidence(state: UnitState, e: Event) -> None:
+    state.evidence.append({**e.payload, "version": e.version, "recorded_at": e.recorded_at})
+
+
 @_on("ReportingExceptionGranted")
 def _exception(state: UnitState, e: Event) -> None:
     p = e.payload
@@ -216,6 +222,7 @@ def state_to_dict(state: UnitState) -> dict:
         "reports": {_round_key(k): dict(vars(r)) for k, r in state.reports.items()},   # at once, never changed
         "exceptions": {_round_key(k): v for k, v in state.exceptions.items()},
         "reminders": state.reminders,
+        "evidence": state.evidence,
     }
 
 
@@ -227,6 +234,7 @@ def state_from_dict(data: dict) -> UnitState:
         reports={_key_round(k): Report(**r) for k, r in data["reports"].items()},
         exceptions={_key_round(k): v for k, v in data["exceptions"].items()},
         reminders=data["reminders"],
+        evidence=data.get("evidence", []),        # snapshots from before evidence files have none
     )
 
 

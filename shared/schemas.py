@@ -284,6 +284,32 @@ class ReportingExceptionGrantedV1(Schema):
     reason = Reason()
 
 
+EVIDENCE_TYPES = (
+    "application/pdf", "image/png", "image/jpeg",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+)
+
+
+class EvidenceAttachedV1(Schema):
+    """EvidenceAttached v1: a file attached to a plan item, or to its entry in a round's report (both
+    ``fiscal_year`` and ``round`` given). The file is in the evidence store under its SHA-256."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    name = Text(required=True, blank=False, max_length=255)
+    content_type = fields.String(required=True, validate=validate.OneOf(EVIDENCE_TYPES))
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2 ** 40))
+    item_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    fiscal_year = FiscalYear(allow_none=True)
+    round = Round(allow_none=True)
+    public = fields.Boolean(required=True, metadata={"description": "shown on the unit's public pages"})
+    description = Text(allow_none=True, max_length=500)
+
+
 class ReportingWindowSetV1(Schema):
     """ReportingWindowSet v1 (stream ``windows``): NACC sets a round's dates."""
 
@@ -354,6 +380,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReminderSent", 2): ReminderSentV2,
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
+    ("EvidenceAttached", 1): EvidenceAttachedV1,
     ("SupervisorAssigned", 1): SupervisorAssignedV1,
     ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
     ("UnitRegistered", 1): UnitRegisteredV1,

@@ -64,9 +64,10 @@ def idempotency_record(redis, keys: Keys, stream: str, key: str, fiscal_years) -
     return None if raw is None else json.loads(raw)
 
 
-def verify_stream(redis, keys: Keys, stream: str) -> dict:
+def verify_stream(redis, keys: Keys, stream: str, evidence=None) -> dict:
     """Walk a stream's raw entries: ids in order, each readable, chained and hashing to itself, and the
-    stored head equal to the last hash. Names the first bad version and why."""
+    stored head equal to the last hash; with an evidence store, every attached file there and hashing to the
+    SHA-256 its event recorded. Names the first bad version and why."""
     from .events import ChainCheck, verify_chain
 
     events, check = [], None
@@ -91,5 +92,10 @@ def verify_stream(redis, keys: Keys, stream: str) -> dict:
         if head != check.head_hash:
             check = ChainCheck(False, check.events_checked, check.head_hash, version,
                                "the stored chain head does not match the last event's hash")
+    if check.ok and evidence is not None:
+        from .evidence import check_files
+        bad = check_files(events, evidence)
+        if bad:
+            check = ChainCheck(False, check.events_checked, check.head_hash, bad["version"], bad["reason"])
     return {"ok": check.ok, "events_checked": check.events_checked, "head_hash": check.head_hash,
             "first_bad_version": check.first_bad_version, "reason": check.reason}

@@ -136,7 +136,15 @@ def _unexpected(error: Exception):
     return response
 
 
+MULTIPART_PATHS = re.compile(rf"^{API_PREFIX}/units/[^/]+/evidence$")     # file uploads: multipart/form-data
+
+
 def _require_json():
+    if request.method in WRITE_METHODS and MULTIPART_PATHS.match(request.path):
+        if request.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType(f"send the file as multipart/form-data with a part named file "
+                                       f"(got {request.mimetype or 'no content type'})")
+        return
     if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX) and not request.is_json:
         raise UnsupportedMediaType(f"send the body as JSON with Content-Type: application/json "
                                    f"(got {request.mimetype or 'no content type'})")

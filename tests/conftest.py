@@ -36,9 +36,9 @@ def clock():
 
 
 @pytest.fixture
-def settings():
+def settings(tmp_path):
     return Settings(partitions=8, lock_grace_days=15, argon2_time_cost=1, argon2_memory_kib=8192,
-                    secret_key="test-secret")
+                    secret_key="test-secret", evidence_url=f"file://{tmp_path}/evidence")
 
 
 @pytest.fixture

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 from flask import current_app, g, request
 from werkzeug.exceptions import BadRequest
 
-from shared import fiscal
-from shared.errors import NotFoundError
+from shared import evidence, fiscal
+from shared.errors import InvalidError, NotFoundError
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 from shared.web import Blueprint
 
 from . import handlers
 from shared.identity import authorize, check_unit_code
-from .schemas import (BudgetRequest, ExceptionRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
+from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
                       ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
 from .service import fingerprint
 
@@ -155,3 +156,56 @@ def grant_exception(body, code, fiscal_year, round):  # noqa: A002
         "Set when a round opens, is due and locks (NACC)")
 def put_window(body, fiscal_year, round):  # noqa: A002
     return _write(WINDOWS_STREAM, body, lambda s, ctx: handlers.set_window(s, fiscal_year, round, body, ctx))
+
+
+def _sized(view):
+    """An evidence upload may be larger than a JSON body, up to the evidence limit: 413 naming it beyond."""
+    @functools.wraps(view)
+    def inner(*args, **kwargs):
+        limit = current_app.extensions["ncc"]["settings"].evidence_max_bytes
+        request.max_content_length = limit + 64 * 1024          # the file and its form's few fields
+        if request.content_length is not None and request.content_length > request.max_content_length:
+            raise evidence.FileTooLargeError(f"ไฟล์มีขนาดเกิน {limit:,} ไบต์ (the file is over the limit of "
+                                             f"{limit:,} bytes)", limit=limit)
+        return view(*args, **kwargs)
+    return inner
+
+
+def _file_name(raw: str | None) -> str:
+    """The uploaded file's own name: without a path, NFC, without control characters, at most 255 characters."""
+    name = unicodedata.normalize("NFC", (raw or "").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[-255:] or "evidence"
+
+
+@bp.route("/units/<code>/evidence", methods=["POST"])
+@bp.doc(summary="Attach an evidence file (PDF, image, office document) to a plan item or to its report entry",
+        parameters=WRITE_HEADERS, requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+            "allOf": [{"$ref": "#/components/schemas/EvidenceForm"}, {"$ref": "#/components/schemas/EvidenceUpload"}]}}}})
+@bp.alt_response(200, schema=WriteAnswer, description="Idempotent replay: the first answer")
+@bp.response(201, WriteAnswer)
+@guarded("plan")
+@_sized
+@bp.arguments(EvidenceForm, location="form")
+@bp.arguments(EvidenceUpload, location="files")
+def attach_evidence(form, files, code):
+    ext = current_app.extensions["ncc"]
+    upload = files["file"]
+    limit = ext["settings"].evidence_max_bytes
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise evidence.FileTooLargeError(f"ไฟล์มีขนาดเกิน {limit:,} ไบต์ (the file is over the limit of {limit:,} bytes)",
+                                         limit=limit)
+    if not data:
+        raise InvalidError("the file is empty", field_errors={"file": ["The file is empty."]})
+    name = _file_name(upload.filename)
+    cmd = {**form, "sha256": evidence.sha256_of(data), "name": name, "size": len(data),
+           "content_type": evidence.content_type(data, name, upload.mimetype)}
+    service, store = ext["service"], ext["evidence"]
+    if not store.exists(cmd["sha256"]):
+        # decided once before a new file is kept, so a refusal keeps nothing; decided again when appended (with
+        # the Idempotency-Key's replay); a file already kept is never written again
+        handlers.attach_evidence(service.load(code), cmd, handlers.Context(
+            now=service.clock(), frameworks=service.frameworks, grace_days=service.settings.lock_grace_days))
+        store.put(data)
+    return _write(code, cmd, lambda s, ctx: handlers.attach_evidence(s, cmd, ctx))

@@ -14,6 +14,7 @@ from shared.web import add_health, make_api, trust_forwarded
 from prometheus_client import Counter
 
 from shared.auth import Accounts, Throttle, Tokens, token_identity
+from shared.evidence import EvidenceStore
 from shared.keys import Keys
 from shared.nudge import Nudger
 
@@ -45,13 +46,17 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ncc"] = {"service": service, "settings": settings, "accounts": accounts, "tokens": tokens,
                              "identify": identify or token_identity(accounts, tokens),
-                             "throttle": Throttle(redis, keys, clock)}
+                             "throttle": Throttle(redis, keys, clock),
+                             "evidence": EvidenceStore(settings.evidence_store_url)}
     api = make_api(app, "NACC action plans: submission",
                    "Write side: every plan change and report is appended to the unit's event log.")
     from .api import bp
     from .auth_api import bp as auth_bp
     api.register_blueprint(bp, url_prefix="/api/v1")
     api.register_blueprint(auth_bp, url_prefix="/api/v1")
+    from .schemas import EvidenceForm
+    if "EvidenceForm" not in api.spec.components.schemas:      # named by the upload's multipart body
+        api.spec.components.schema("EvidenceForm", schema=EvidenceForm)
     add_health(app, redis.ping)
     trust_forwarded(app, settings.forwarded_hops)
     registry = metrics.install(app, "submission")

@@ -251,6 +251,29 @@ def review_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ct
                                        "comment": cmd.get("comment"), "report_version": report.version})
 
 
+def attach_evidence(state: UnitState, cmd: dict, ctx: Context) -> Decision:
+    """POST evidence: a file (already checked and kept under its SHA-256) attached to a plan item, or to its entry
+    in a round's report; the same file attached twice to the same place is nothing new."""
+    _require_plan(state)
+    item = _item(state, cmd["item_id"])
+    fy, round_ = cmd.get("fiscal_year"), cmd.get("round")
+    if (fy is None) != (round_ is None):
+        raise InvalidError("a report's evidence names both fiscal_year and round; a plan item's, neither",
+                           field_errors={"round" if fy is not None else "fiscal_year": ["Give both or neither."]})
+    if fy is not None:
+        _round_in_cycle(state, fy)
+        if not item.scheduled_in(fy):
+            raise InvalidError(f"item {item.item_id} is not scheduled in fiscal year {fy}",
+                               field_errors={"fiscal_year": [f"The item is not scheduled in {fy}."]})
+    for earlier in state.evidence:
+        if (earlier["sha256"], earlier["item_id"], earlier.get("fiscal_year"), earlier.get("round")) == (
+                cmd["sha256"], item.item_id, fy, round_):
+            raise RuleError("no_change", f"this file is already attached there (version {earlier['version']})")
+    payload = {k: cmd.get(k) for k in ("sha256", "name", "content_type", "size", "item_id", "fiscal_year", "round",
+                                       "public", "description")}
+    return Decision("EvidenceAttached", payload, {"sha256": cmd["sha256"]})
+
+
 def send_reminder(state: UnitState, cmd: dict, ctx: Context) -> Decision:
     """POST reminders: chase the unit for a round."""
     return Decision("ReminderSent", {"fiscal_year": cmd["fiscal_year"], "round": cmd["round"],

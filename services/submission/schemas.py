@@ -1,6 +1,7 @@
 """Request and answer schemas of the write API (field types come from shared.schemas)."""
 from __future__ import annotations
 
+from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.schemas import (CHANNELS, DECISIONS, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
@@ -96,6 +97,23 @@ class WindowRequest(Schema):
     locks_at = Instant(required=True)
 
 
+class EvidenceForm(Schema):
+    """POST /units/{code}/evidence, multipart/form-data beside the ``file`` part: where the file goes."""
+
+    item_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    fiscal_year = FiscalYear(strict=False, allow_none=True,
+                             metadata={"description": "with round: the item's entry in that report"})
+    round = Round(strict=False, allow_none=True)
+    public = fields.Boolean(load_default=False, metadata={"description": "shown on the unit's public pages"})
+    description = Text(allow_none=True, max_length=500)
+
+
+class EvidenceUpload(Schema):
+    """The file itself: PDF, PNG, JPEG or an office document, its type read from its content."""
+
+    file = Upload(required=True)
+
+
 class Receipt(Schema):
     """Proof of a write that anyone can check with the published keys (``GET /public/keys``), offline too."""
 
@@ -124,3 +142,4 @@ class WriteAnswer(Schema):
     late = fields.Boolean()
     amendment = fields.Integer()
     receipt = fields.Nested(Receipt, required=True)
+    sha256 = fields.String(metadata={"description": "an evidence file's SHA-256, its name in the store"})

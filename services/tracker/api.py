@@ -270,6 +270,17 @@ def unit_receipt_pdf(code, version):
                     headers={"Content-Disposition": f'attachment; filename="receipt-{code}-v{version}.pdf"'})
 
 
+@bp.route("/units/<code>/evidence/<sha256>", methods=["GET"])
+@bp.doc(summary="An evidence file the unit attached, public or not",
+        responses={"200": {"description": "the file", "content": {"application/octet-stream": {}}}})
+def unit_evidence(code, sha256):
+    from .public_api import SHA256, evidence_response
+    queries, _now = _unit_scope(code, "unit_evidence")
+    if not SHA256.fullmatch(sha256):
+        raise NotFoundError(f"no evidence file {sha256[:70]!r}: files are named by their SHA-256")
+    return evidence_response(queries.attached(code, sha256), sha256)
+
+
 class ReplayRequest(Schema):
     """POST /replay: one unit, or (no unit) every stream."""
 

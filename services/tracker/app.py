@@ -11,6 +11,7 @@ from flask import Flask
 
 from shared.config import Settings, from_env
 from shared.auth import Accounts, Tokens, token_identity
+from shared.evidence import EvidenceStore
 from shared.framework import FrameworkRegistry
 from shared.keys import Keys
 from shared import metrics
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     if rq_redis is None:
         rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
     app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days,
-                                                FrameworkRegistry.load(settings.framework_dir)), "clock": clock,
+                                                FrameworkRegistry.load(settings.framework_dir),
+                                                EvidenceStore(settings.evidence_store_url)), "clock": clock,
                              "keyring": keyring if keyring is not None else settings.keyring(),
                              "queue": Queue(settings.tracker_queue, connection=rq_redis),
                              "identify": identify, "settings": settings}

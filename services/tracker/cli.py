@@ -11,6 +11,7 @@ import redis as redis_lib
 
 from shared.config import from_env
 from shared.keys import Keys
+from shared.evidence import EvidenceStore
 from shared.streams import read_entries, verify_stream
 
 from .store import ReadModels
@@ -56,9 +57,10 @@ def _run(work, tasks: list[list[str]], jobs: int, label: str):
 def _verify_task(streams: list[str]) -> tuple[int, list]:
     """One task of verify-all: events checked, and the bad streams with their results."""
     redis, keys = _store()
+    files = EvidenceStore(from_env().evidence_store_url)
     events, bad = 0, []
     for stream in streams:
-        result = verify_stream(redis, keys, stream)
+        result = verify_stream(redis, keys, stream, files)
         events += result["events_checked"]
         if not result["ok"]:
             bad.append((stream, result))
@@ -68,7 +70,8 @@ def _verify_task(streams: list[str]) -> tuple[int, list]:
 @main.command("verify-all")
 @jobs_option
 def verify_all(jobs):
-    """Verify every stream's hash chain; list the bad ones with the first bad version and why (exit 1)."""
+    """Verify every stream's hash chain and the evidence files its events attached; list the bad ones with the
+    first bad version and why (exit 1)."""
     redis, keys = _store()
     streams = ReadModels(redis, keys).streams()
     bad, events = [], 0

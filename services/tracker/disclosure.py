@@ -2,7 +2,7 @@
 
 Pure: events, the registry's public details of the unit, the windows and the frameworks in; JSON-native documents
 out. Only public fields ever leave: the plan's items and the reports' entries as the unit wrote them, when each
-was recorded and whether on time. Never an actor, a review, a reminder, an exception or its reason.
+was recorded and whether on time. Never an actor, a review, a reminder, an exception or its reason, nor a file the unit did not make public.
 
 A fiscal year's *published versions* are the events that changed one of its documents: a plan event touching an
 item scheduled that year (before or after the change) or the plan's period, and every report of that year.
@@ -24,6 +24,7 @@ PLAN_EVENTS = {"PlanDeclared", "PlanPeriodChanged", "ItemAdded", "ItemEdited", "
 REPORT_EVENTS = {"ReportSubmitted", "ReportAmended"}
 ITEM_FIELDS = ("name", "kind", "dimension", "sub_dimension", "fiscal_years", "responsible", "objectives",
                "target_groups", "indicators", "targets", "remarks")
+EVIDENCE_FIELDS = ("sha256", "name", "content_type", "size", "description", "version", "recorded_at")
 ENTRY_FIELDS = ("status", "reason", "reason_text", "budget_planned", "budget_ordinance", "spent", "outputs",
                 "outcomes", "problems", "suggestions")
 
@@ -40,6 +41,12 @@ def _scheduled(state: UnitState, item_id: str | None, fiscal_year: int) -> bool:
 def document_of(event: Event, before: UnitState, after: UnitState, fiscal_year: int) -> str | None:
     """Which of the year's documents an event changed (``plan``, ``report-6``, ``report-12``), if any."""
     p = event.payload
+    if event.type == "EvidenceAttached":
+        if not p["public"]:
+            return None
+        if p.get("round") is not None:
+            return f"report-{p['round']}" if p["fiscal_year"] == fiscal_year else None
+        return "plan" if _scheduled(after, p["item_id"], fiscal_year) else None
     if event.type in REPORT_EVENTS:
         return f"report-{p['round']}" if p["fiscal_year"] == fiscal_year else None
     if event.type not in PLAN_EVENTS:
@@ -78,6 +85,13 @@ def _names(frameworks: FrameworkRegistry, plan: dict | None, dimension: int, sub
             "sub_dimension_name_th": sub["name_th"] if sub else None}
 
 
+def _public_files(state: UnitState, item_id: str, fiscal_year: int | None = None, round_: int | None = None) -> list:
+    """The files the unit published with an item (or with its entry in a round's report), oldest first."""
+    return [{k: e.get(k) for k in EVIDENCE_FIELDS} for e in state.evidence
+            if e["public"] and e["item_id"] == item_id and e.get("fiscal_year") == fiscal_year
+            and e.get("round") == round_]
+
+
 def _stamp(entry: dict | None) -> dict:
     return {k: entry[k] for k in ("version", "hash", "recorded_at")} if entry else \
         {"version": None, "hash": None, "recorded_at": None}
@@ -96,7 +110,8 @@ def plan_document(state: UnitState, fiscal_year: int, frameworks: FrameworkRegis
     items = []
     for item in state.active_items(fiscal_year):
         row = {"item_id": item.item_id, **{k: item.details.get(k) for k in ITEM_FIELDS},
-               "budget": item.budgets.get(str(fiscal_year), "0.00"), "budgets": dict(item.budgets)}
+               "budget": item.budgets.get(str(fiscal_year), "0.00"), "budgets": dict(item.budgets),
+               "evidence": _public_files(state, item.item_id)}
         row.update(_names(frameworks, state.plan, row["dimension"], row["sub_dimension"]))
         items.append(row)
     items.sort(key=_order)
@@ -119,7 +134,8 @@ def report_document(state: UnitState, fiscal_year: int, round_: int, frameworks:
         details = item.details if item else {}
         row = {"item_id": entry["item_id"], "name": details.get("name"), "kind": details.get("kind"),
                "dimension": details.get("dimension"), "sub_dimension": details.get("sub_dimension"),
-               **{k: entry.get(k) for k in ENTRY_FIELDS}}
+               **{k: entry.get(k) for k in ENTRY_FIELDS},
+               "evidence": _public_files(state, entry["item_id"], fiscal_year, round_)}
         if row["dimension"] is not None:
             row.update(_names(frameworks, state.plan, row["dimension"], row["sub_dimension"]))
         entries.append(row)

@@ -124,6 +124,16 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary_th = (f"อนุญาตให้รายงานผล{_round_th(p['fiscal_year'], p['round'])} ได้ถึง {p['until']} "
                       f"เหตุผล: {p['reason']}")
         changes = [{"field": "exception_until", "old": None, "new": p["until"]}]
+    elif t == "EvidenceAttached":
+        item = before.items.get(p["item_id"])
+        name = item.details["name"] if item else p["item_id"]
+        where_en = f" ({_round_en(p['fiscal_year'], p['round'])} report)" if p.get("round") else ""
+        where_th = f" (รายงานผล{_round_th(p['fiscal_year'], p['round'])})" if p.get("round") else ""
+        public_en, public_th = (", public", " เผยแพร่ต่อสาธารณะ") if p["public"] else (", not public", " ไม่เผยแพร่")
+        summary = f"Evidence {p['name']} attached to {name}{where_en}{public_en}"
+        summary_th = f"แนบหลักฐาน {p['name']} กับ{name}{where_th}{public_th}"
+        changes = [{"field": "evidence", "old": None, "new": {k: p.get(k) for k in (
+            "name", "content_type", "size", "sha256", "public")}}]
     elif t == "ReportingWindowSet":
         summary = (f"Window {_round_en(p['fiscal_year'], p['round'])}: opens {p['opens_at']}, due {p['due_at']}, "
                    f"locks {p['locks_at']}")
@@ -187,6 +197,7 @@ def snapshot_of(state) -> dict:
     for report in data["reports"].values():
         report["entries"] = [{"item_id": e["item_id"], "status": e["status"]} for e in report["entries"]]
     data["reminders"] = []
+    data["evidence"] = []            # what is attached is read from the log, like the texts
     return data
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import threading
 import unicodedata
 from collections import OrderedDict
@@ -92,6 +93,7 @@ def directory(q=None, province=None, kind=None, cursor=None, limit=50):
     return {"units": page, "next_cursor": page[-1]["code"] if more else None}
 
 
+SHA256 = re.compile(r"[0-9a-f]{64}")
 RENDERING = "1"        # part of every ETag: a change to how documents are drawn invalidates cached copies
 
 
@@ -164,6 +166,18 @@ _STAMP = {"version": fields.Integer(allow_none=True, metadata={"description": "t
           "hash": fields.String(allow_none=True), "recorded_at": fields.String(allow_none=True)}
 
 
+class PublicFile(Schema):
+    """An evidence file the unit published (download: ``/public/units/{code}/evidence/{sha256}``)."""
+
+    sha256 = fields.String(required=True)
+    name = fields.String(required=True)
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+    description = fields.String(allow_none=True)
+    version = fields.Integer(required=True, metadata={"description": "the event that attached it"})
+    recorded_at = fields.String(required=True)
+
+
 class PlanItem(Schema.from_dict({name: fields.Raw(allow_none=True) for name in ITEM_FIELDS})):
     """One item of the plan in force, with its budget for the year."""
 
@@ -172,6 +186,7 @@ class PlanItem(Schema.from_dict({name: fields.Raw(allow_none=True) for name in I
     budgets = fields.Dict(keys=fields.String(), values=fields.String())
     dimension_name_th = fields.String(allow_none=True)
     sub_dimension_name_th = fields.String(allow_none=True)
+    evidence = fields.List(fields.Nested(PublicFile))
 
 
 class PlanDocument(Schema.from_dict(dict(_STAMP))):
@@ -195,6 +210,7 @@ class ReportEntry(Schema.from_dict({name: fields.Raw(allow_none=True) for name i
     sub_dimension = fields.String(allow_none=True)
     dimension_name_th = fields.String(allow_none=True)
     sub_dimension_name_th = fields.String(allow_none=True)
+    evidence = fields.List(fields.Nested(PublicFile))
 
 
 class ReportDocument(Schema.from_dict(dict(_STAMP))):
@@ -422,3 +438,27 @@ class KeysAnswer(Schema):
 def public_keys():
     keyring = current_app.extensions["ncc"]["keyring"]
     return {"keys": keyring.public_keys(), "document_certificate": keyring.document_cert_pem}
+
+
+def evidence_response(found, sha256: str) -> Response:
+    """An evidence file as its attachment named it, never run by the browser (its type checked at upload)."""
+    if found is None or not SHA256.fullmatch(sha256):
+        raise NotFoundError(f"ไม่พบไฟล์หลักฐานนี้ (no such evidence file {sha256[:16]}...)")
+    attachment, data = found
+    from urllib.parse import quote
+    response = Response(data, mimetype=attachment["content_type"], headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment['name'])}",
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
+    response.set_etag(sha256)
+    return response.make_conditional(request)
+
+
+@bp.route("/public/units/<code>/evidence/<sha256>", methods=["GET"])
+@bp.doc(summary="An evidence file the unit made public (as attached; 404 for one it did not publish)",
+        responses={"200": {"description": "the file", "content": {"application/octet-stream": {}}}})
+def public_evidence(code, sha256):
+    _registered(code)
+    if not SHA256.fullmatch(sha256):
+        raise NotFoundError(f"ไม่พบไฟล์หลักฐานนี้ (no evidence file {sha256[:70]!r})")
+    return evidence_response(current_app.extensions["ncc"]["queries"].attached(code, sha256, public_only=True),
+                             sha256)

@@ -24,10 +24,11 @@ UNIT_FIELDS = ("name_th", "province", "kind")        # from the registry, on eve
 class Queries:
     """Everything the read API answers, from the read models and an injected ``now``."""
 
-    def __init__(self, models: ReadModels, grace_days: int, frameworks=None):
+    def __init__(self, models: ReadModels, grace_days: int, frameworks=None, evidence=None):
         self.models = models
         self.grace_days = grace_days
         self.frameworks = frameworks
+        self.evidence = evidence          # the evidence store: files are checked by verify and served
 
     def windows(self) -> WindowsState:
         """The projected reporting windows."""
@@ -92,8 +93,17 @@ class Queries:
                                           self.grace_days, version)
 
     def verify(self, unit: str) -> dict:
-        """The hash-chain check of the unit's stream."""
-        return verify_stream(self.models.redis, self.models.keys, unit)
+        """The hash-chain check of the unit's stream, and of the evidence files its events attached."""
+        return verify_stream(self.models.redis, self.models.keys, unit, self.evidence)
+
+    def attached(self, unit: str, sha256: str, *, public_only: bool = False) -> tuple[dict, bytes] | None:
+        """The unit's latest attachment of the file with that hash (a public one only, when asked) and the
+        file, or None when the unit attached no such file or the store has lost it."""
+        events = read_events(self.models.redis, self.models.keys, unit)
+        found = [e.payload for e in events if e.type == "EvidenceAttached" and e.payload["sha256"] == sha256
+                 and (e.payload["public"] or not public_only)]
+        data = self.evidence.get(sha256) if found and self.evidence is not None else None
+        return (found[-1], data) if data is not None else None
 
     def audit(self, unit: str, *, since=None, until=None, types=None, cursor: int = 1, limit: int = 100) -> dict:
         """Audit entries oldest first from position ``cursor``, filtered; ``next_cursor`` when more remain.

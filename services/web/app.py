@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
         BABEL_DEFAULT_LOCALE=i18n.DEFAULT_LANGUAGE,
         BABEL_DEFAULT_TIMEZONE="Asia/Bangkok",
         BABEL_TRANSLATION_DIRECTORIES=i18n.compile_catalogues(),
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.evidence_max_bytes + 256 * 1024,     # an evidence file and its form's fields
     )
     app.config.update(config or {})
     app.session_interface = SessionCookies()
@@ -119,6 +119,7 @@ def _filters(app: Flask) -> None:
     app.add_template_filter(formatting.money, "money")
     app.add_template_filter(lambda v: formatting.time_left(v, app.extensions["ncc_web"]["clock"]()), "time_left")
     app.add_template_filter(formatting.percent, "percent")
+    app.add_template_filter(formatting.file_size, "file_size")
 
 
 def _errors(app: Flask) -> None:

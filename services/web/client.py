@@ -28,14 +28,15 @@ class Api:
         self.http = session or requests.Session()
 
     def call(self, service: str, method: str, path: str, *, token: str | None = None, json=None, params=None,
-             headers: dict | None = None, raw: bool = False) -> Answer:
+             headers: dict | None = None, raw: bool = False, data: dict | None = None,
+             files: dict | None = None) -> Answer:
         """One request; 2xx/304 answers, anything else raises ``ApiError`` with the API's reasons."""
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
         try:
             response = self.http.request(method, self.base[service] + path, json=json, params=params,
-                                         headers=sent, timeout=self.timeout)
+                                         headers=sent, timeout=self.timeout, data=data, files=files)
         except requests.RequestException as exc:
             raise ApiError(503, f"{service} service unreachable: {type(exc).__name__}", unreachable=True) from exc
         if response.status_code >= 400:
@@ -59,6 +60,13 @@ class Api:
         """GET from the tracker, the JSON body."""
         return self.call("tracker", "GET", path, token=token,
                          params={k: v for k, v in params.items() if v not in (None, "")}).body
+
+    def upload(self, path: str, token: str, fields: dict, file, *, idempotency_key: str | None = None) -> Answer:
+        """A file and its form's fields to the submission service (multipart/form-data), with the form's key."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.call("submission", "POST", path, token=token, headers=headers,
+                         data={k: v for k, v in fields.items() if v not in (None, "")},
+                         files={"file": (file.filename or "evidence", file.stream, file.mimetype)})
 
     def write(self, method: str, path: str, token: str, body: dict, *, idempotency_key: str | None = None,
               if_match: int | str | None = None) -> Answer:

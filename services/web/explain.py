@@ -83,8 +83,17 @@ def message(error: ApiError) -> str:
                        "opened. Nothing was saved: look at the current plan and make your change again.")
     if error.status == 429:
         return gettext("Too many attempts. Try again in %(seconds)s seconds.", seconds=error.retry_after or 60)
+    if error.status == 413 and error.body.get("limit"):
+        return gettext("The file is larger than %(size)s, the most one file may be. Nothing was attached.",
+                       size=f"{int(error.body['limit']) / (1024 * 1024):.0f} MB")
     if error.status == 413:
         return gettext("What you sent is too large.")
+    if error.status == 415 and error.body.get("detected"):
+        return gettext("The file's content is not what its name says (it was renamed, or is another kind of file). "
+                       "Nothing was attached: check that it is the right file.")
+    if error.status == 415:
+        return gettext("Only PDF files, pictures (PNG, JPEG) and office documents (Word, Excel, PowerPoint, "
+                       "OpenDocument) can be attached. Nothing was attached.")
     if error.rule and error.rule in RULES:
         return str(RULES[error.rule])
     if error.status == 409:

@@ -121,6 +121,18 @@ def whole_number(text: str | None, most: int = 10 ** 15) -> int | None:
     return value if 1 <= value <= most else None
 
 
+def file_size(size) -> str:
+    """A file's size as people read it: ``340 kB``, ``1.2 MB``."""
+    if size in (None, ""):
+        return ""
+    size = int(size)
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} kB"
+    return ngettext("%(count)s byte", "%(count)s bytes", size, count=size)
+
+
 def be_year(ce_year: int) -> int:
     """A Common Era year in the Buddhist Era."""
     return ce_year + BE_OFFSET

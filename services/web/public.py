@@ -120,6 +120,20 @@ def download(code, fiscal_year, document, kind):
     return response
 
 
+@bp.get("/units/<code>/evidence/<sha256>")
+def evidence(code, sha256):
+    """An evidence file the unit published, as the tracker serves it (a file it did not publish is 404)."""
+    _unit_code(code)
+    if not _HASH.match(sha256):
+        abort(404)
+    answer = _get(f"/public/units/{code}/evidence/{sha256.lower()}", raw=True)
+    response = Response(answer.content, status=answer.status, mimetype=answer.headers.get("Content-Type"))
+    for header in ("ETag", "Content-Disposition"):
+        if header in answer.headers:
+            response.headers[header] = answer.headers[header]
+    return response
+
+
 @bp.get("/verify/<code>/<int:version>/<hash_>")
 def verify(code, version, hash_):
     """Whether a document's or receipt's (version, hash) is the unit's event in its log, in words."""

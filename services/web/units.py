@@ -14,7 +14,8 @@ from datetime import datetime, time as dtime
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (FieldList, Form, FormField, HiddenField, IntegerField, SelectField, SelectMultipleField,
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -26,6 +27,7 @@ from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
 from .forms import KeyedForm, ThaiDateTimeField, done, keyed, refused
 from .errors import ApiError
+from .explain import message as explain
 from .formatting import MoneyError, money, parse_money, whole_number
 from .labels import ITEM_STATUSES, KINDS, REASONS, TARGET_GROUPS
 
@@ -286,6 +288,15 @@ class RemoveForm(KeyedForm):
     reason = TextAreaField(_l("Reason for removing it"), validators=[DataRequired(REQUIRED), Length(max=2000)])
 
 
+class EvidenceForm(KeyedForm):
+    """A file to attach to the item (or to its entry in a round's report), public or not."""
+
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose the file to attach."))])
+    attach_to = SelectField(_l("Attach it to"))
+    public = BooleanField(_l("Publish it on the unit's public page"))
+    description = StringField(_l("What the file shows (optional)"), validators=[Length(max=500)])
+
+
 class EntryForm(Form):
     item_id = HiddenField()
     status = SelectField(_l("Status"), choices=list(ITEM_STATUSES.items()))
@@ -525,7 +536,8 @@ def item(person, code, item_id):
         abort(404)
     current = _item_or_404(state, item_id)
     action = request.form.get("action") if request.method == "POST" else None
-    if action is not None and (not _may_edit(person, code) or action not in ("edit", "budget", "remove")):
+    if action is not None and (not _may_edit(person, code) or action not in ("edit", "budget", "remove",
+                                                                             "evidence")):
         abort(403)
 
     def posted(name):       # only the form that was sent reads the request; the others show the item
@@ -535,10 +547,29 @@ def item(person, code, item_id):
     budget_form = BudgetForm(prefix="budget", **posted("budget"))
     remove_form = RemoveForm(prefix="remove", **posted("remove"))
     budget_form.fiscal_year.choices = [(y, str(y)) for y in current["details"]["fiscal_years"]]
+    evidence_form = EvidenceForm(prefix="evidence", **posted("evidence"))
+    evidence_form.attach_to.choices = [("plan", _("The item in the plan"))] + [
+        (f"{y}-{r}", _("Its entry in the report of %(round)s, FY %(year)s", round=labels.ROUNDS[r], year=y))
+        for y in current["details"]["fiscal_years"] for r in (6, 12)]
     refusal, conflict = None, False
-    sent = {"edit": edit_form, "budget": budget_form, "remove": remove_form}.get(action)
+    sent = {"edit": edit_form, "budget": budget_form, "remove": remove_form, "evidence": evidence_form}.get(action)
     if sent is not None and not sent.validate_on_submit():
         refusal = _("Please correct the fields marked below.")
+    elif action == "evidence":
+        fields = {"item_id": item_id, "public": "true" if evidence_form.public.data else "false",
+                  "description": (evidence_form.description.data or "").strip() or None}
+        if evidence_form.attach_to.data != "plan":
+            fields["fiscal_year"], fields["round"] = evidence_form.attach_to.data.split("-")
+        try:
+            api().upload(f"/units/{code}/evidence", person.token, fields, evidence_form.file.data,
+                         idempotency_key=evidence_form.idempotency_key.data)
+        except ApiError as error:
+            refusal = refused(error, evidence_form, {"file": "file", "fiscal_year": "attach_to", "round": "attach_to"})
+            if error.status in (413, 415):
+                evidence_form.file.errors = list(evidence_form.file.errors or []) + [explain(error)]
+        else:
+            return done(_("“%(name)s” has been attached.", name=evidence_form.file.data.filename),
+                        url_for("units.item", code=code, item_id=item_id) + "#evidence-h")
     elif sent is not None:
         if action == "edit":
             changed = _details(edit_form, current["details"])
@@ -571,9 +602,12 @@ def item(person, code, item_id):
             else:
                 return done(notice, target)
     version = state["state"]["version"]
-    for form in (edit_form, budget_form, remove_form):
+    for form in (edit_form, budget_form, remove_form, evidence_form):
         keyed(form, version)
+    files = [e for e in state["state"].get("evidence") or [] if e["item_id"] == item_id][::-1]
     return render_template("units/item.html", code=code, plan=plan_, item=current, edit_form=edit_form,
+                           evidence_form=evidence_form, files=files,
+                           evidence_limit=current_app.extensions["ncc_web"]["settings"].evidence_max_bytes,
                            budget_form=budget_form, remove_form=remove_form, refusal=refusal, conflict=conflict,
                            may_edit=_may_edit(person, code) and not current["removed"],
                            framework=_framework(plan_), action=action, unit=_unit(person, code),
@@ -704,7 +738,20 @@ def _report_reasons(form: ReportForm, error: ApiError, rows_sent: list) -> None:
             form.form_errors.extend(reasons)
 
 
-# ---- receipts -------------------------------------------------------------------------------
+# ---- receipts and evidence -------------------------------------------------------------------
+
+@bp.get("/units/<code>/evidence/<sha256>")
+@signed_in()
+def evidence(person, code, sha256):
+    """An evidence file the unit attached, as the tracker serves it to those who may read the unit."""
+    code = _code(code)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        abort(404)
+    answer = api().call("tracker", "GET", f"/units/{code}/evidence/{sha256}", token=person.token, raw=True)
+    return current_app.response_class(answer.content, mimetype=answer.headers.get("Content-Type"), headers={
+        "Content-Disposition": answer.headers.get("Content-Disposition", "attachment"),
+        "X-Content-Type-Options": "nosniff"})
+
 
 RECEIPT_EVENTS = ("ReportSubmitted", "ReportAmended")
 

@@ -1,4 +1,6 @@
 """Identity and access: activation, tokens, revocation, throttling, security events, the role matrix."""
+import hashlib
+import io
 import json
 import logging
 import re
@@ -234,6 +236,8 @@ WHO = {
     ("get", "/lag"): {"nacc": "any", "auditor": "any", "operator": "any"},
     ("post", "/replay"): {"operator": "any", "auditor": "any"},
     ("get", "/jobs/{job_id}"): {"operator": "any", "auditor": "any"},
+    ("post", "/units/{code}/evidence"): {"unit": "own"},
+    ("get", "/units/{code}/evidence/{sha256}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/receipts/{version}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/receipts/{version}.pdf"): {"unit": "own", "supervisor": "own", "nacc": "any",
                                                       "auditor": "any"},
@@ -242,7 +246,7 @@ PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/
           ("get", "/public/units/{code}/disclosure/{fiscal_year}"), ("get", "/public/keys"),
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.pdf"),
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.csv"),
-          ("get", "/public/verify/{code}/{version}/{hash_}")}
+          ("get", "/public/verify/{code}/{version}/{hash_}"), ("get", "/public/units/{code}/evidence/{sha256}")}
 SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 
@@ -264,9 +268,16 @@ def test_role_matrix(env):
     Tracker(env["redis"], env["settings"]).project(REGISTRY_STREAM)
     headers = {role: bearer(env, username) for role, username in ACTORS.items()}
     job_id = env["reader"].post(f"{BASE}/replay", json={}, headers=headers["operator"]).json["job_id"]
-    for code, auth in (("3100100", headers["unit"]), ("3100200", bearer(env, "3100200"))):   # an event each
+    from tests.api.test_evidence import a_pdf
+    from tests.api.test_write_api import ITEM
+    evidence = a_pdf("matrix")
+    for code, auth in (("3100100", headers["unit"]), ("3100200", bearer(env, "3100200"))):   # events and a file
         assert env["client"].put(f"{BASE}/units/{code}/plan", headers=auth, json={
             "title": "แผน", "first_fiscal_year": 2561, "last_fiscal_year": 2564}).status_code == 201
+        item = env["client"].post(f"{BASE}/units/{code}/plan/items", headers=auth, json=ITEM).json["item_id"]
+        assert env["client"].post(f"{BASE}/units/{code}/evidence", headers=auth, content_type="multipart/form-data",
+                                  data={"item_id": item, "file": (io.BytesIO(evidence), "e.pdf")}).status_code == 201
+    sha256 = hashlib.sha256(evidence).hexdigest()
     seen = set()
     for client, method, template in routes(env):
         seen.add((method, template))
@@ -274,13 +285,15 @@ def test_role_matrix(env):
             continue
         for scope in ("own", "other"):
             path = template.replace("{fiscal_year}", "2564").replace("{round}", "6").replace("{item_id}", "item001")
-            path = path.replace("{job_id}", job_id).replace("{version}", "1")
+            path = path.replace("{job_id}", job_id).replace("{version}", "1").replace("{sha256}", sha256)
             path = path.replace("{code}", "3100100" if scope == "own" else "3100200")
             path = path.replace("{username}", "sup01" if scope == "own" else "sup02")
+            body = ({"data": {"item_id": "x"}, "content_type": "multipart/form-data"} if template.endswith("/evidence")
+                    else {"json": {}})
             call = getattr(client, method)
-            assert call(BASE + path, json={}).status_code == 401, (method, path)
+            assert call(BASE + path, **body).status_code == 401, (method, path)
             for role in ACTORS:
-                rv = call(BASE + path, json={}, headers=headers[role])
+                rv = call(BASE + path, headers=headers[role], **body)
                 if (method, template) in SELF_SERVICE:
                     assert rv.status_code == 422, (role, method, path, rv.json)     # authorised, body empty
                     continue

@@ -57,7 +57,7 @@ def published(stack):
     stack.projected(UNIT)
     status, doc, _ = http("GET", f"{stack.tracker}/api/v1/public/units/{UNIT}/disclosure/{FY}")
     assert status == 200, doc
-    return {"first": first, "amended": amended, "annual": annual, "doc": doc}
+    return {"first": first, "amended": amended, "annual": annual, "doc": doc, "item": item, "measure": measure}
 
 
 def test_directory_search_leads_to_the_units_documents(browser, published):
@@ -181,3 +181,42 @@ def test_unit_downloads_its_receipts_and_they_verify_offline(browser, stack, pub
     subprocess.run(["pdftoppm", "-r", "80", "-png", "-singlefile", str(SHOTS / "receipt-web.pdf"),
                     str(SHOTS / "receipt-web")], check=True)
     assert (SHOTS / "receipt-web.png").stat().st_size > 10_000
+
+
+def test_unit_attaches_evidence_and_the_public_sees_only_what_it_published(browser, stack, published, tmp_path):
+    """On its item's page the unit attaches a public PDF and a private picture; a text file named .pdf is refused
+    beside the field and nothing is attached; the public page lists the public file only, and it downloads whole."""
+    from tests.api.test_evidence import a_pdf, a_png
+    pdf, png = tmp_path / "ภาพรวมการอบรม.pdf", tmp_path / "ภาพภายใน.png"
+    pdf.write_bytes(a_pdf("training"))
+    png.write_bytes(a_png())
+    fake = tmp_path / "ไม่ใช่พีดีเอฟ.pdf"
+    fake.write_text("only text, not a PDF", "utf-8")
+    browser.sign_in(UNIT)
+    item_page = f"/units/{UNIT}/plan/items/{published['item']}"
+    before = len(stack.events(UNIT))
+    browser.go(item_page).find("#evidence-file").send_keys(str(fake))
+    browser.submit("#evidence-form button[type=submit]", shot="evidence-refused")
+    assert "แนบได้เฉพาะไฟล์ PDF" in browser.find("#evidence-form .field-error").text
+    assert len(stack.events(UNIT)) == before
+    browser.find("#evidence-file").send_keys(str(pdf))
+    browser.type("#evidence-description", "ภาพถ่ายการอบรมรุ่นที่ 1")
+    browser.tick("#evidence-public")
+    browser.submit("#evidence-form button[type=submit]")
+    assert "แนบไฟล์ “ภาพรวมการอบรม.pdf” แล้ว" in browser.find(".notice").text
+    browser.find("#evidence-file").send_keys(str(png))
+    browser.choose("#evidence-attach_to", f"{FY}-6")
+    browser.submit("#evidence-form button[type=submit]", shot="evidence-attached")
+    rows = browser.all("table.evidence-files tbody tr")
+    assert len(rows) == 2 and "ไม่เผยแพร่" in rows[0].text and "รายงานผลรอบ 6 เดือน" in rows[0].text
+    assert "เผยแพร่" in rows[1].text and "ภาพรวมการอบรม.pdf" in rows[1].text
+    events = stack.events(UNIT)
+    assert [e["type"] for e in events[before:]] == ["EvidenceAttached", "EvidenceAttached"]
+    stack.projected(UNIT)
+    browser.sign_out().go(f"/public/units/{UNIT}/{FY}", shot="public-disclosure-evidence")
+    links = browser.all("ul.files a")
+    assert [a.text for a in links] == ["ภาพรวมการอบรม.pdf"]
+    status, body, headers = http("GET", links[0].get_attribute("href"))
+    assert status == 200 and body == pdf.read_bytes() and headers["Content-Type"] == "application/pdf"
+    private = events[-1]["payload"]["sha256"]
+    assert http("GET", f"{stack.web}/public/units/{UNIT}/evidence/{private}")[0] == 404
