@@ -438,7 +438,7 @@ def dataset(n: int, args, tmp: Path) -> dict:
         out["redis_version"] = redis.info("server")["redis_version"]
         empty = int(redis.info("memory")["used_memory"])
         env = {**os.environ, "REDIS_URL": server.url, "NCC_ENV": "development", "NCC_PARTITIONS": "16",
-               "NCC_SECRET_KEY": SECRET, "NCC_LOG_LEVEL": "WARNING"}
+               "NCC_SECRET_KEY": SECRET, "NCC_LOG_LEVEL": "WARNING", "NCC_DATA_DIR": str(tmp)}   # keys made there
         print(f"\n== {n:,} units (redis on {server.url}, data in {data_dir})", flush=True)
 
         phase = time.perf_counter()

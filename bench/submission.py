@@ -42,6 +42,7 @@ from services.submission.app import create_app
 from services.submission.service import fingerprint
 from services.tracker.worker import argv as worker_argv
 from shared.auth import Tokens
+from shared import signing
 from shared.config import Settings
 from shared.embedded import EmbeddedRedis, free_port
 from shared.identity import actor_from_header
@@ -203,8 +204,10 @@ def main() -> None:
         units = [f"{3500000 + n:07d}" for n in range(args.units)]
         tokens = seed(redis, units)
         keys = Keys(SETTINGS.key_prefix, SETTINGS.partitions)
+        signing.ensure(Path(tmp) / "keys")           # production refuses to start without its signing keys
         env = {**os.environ, "REDIS_URL": server.url, "NCC_PARTITIONS": str(SETTINGS.partitions),
-               "NCC_SECRET_KEY": SECRET, "NCC_ENV": "production", "PYTHONPATH": str(ROOT), "RQ_REDIS_URL": rq_url}
+               "NCC_SECRET_KEY": SECRET, "NCC_ENV": "production", "PYTHONPATH": str(ROOT), "RQ_REDIS_URL": rq_url,
+               "NCC_KEY_DIR": str(Path(tmp) / "keys"), "NCC_DATA_DIR": tmp}
         Path(tmp, "bare_app.py").write_text(BARE_APP, encoding="utf-8")
         bare_port, sub_port = free_port(), free_port()
         bare = gunicorn("bare_app:app", bare_port, {**env, "PYTHONPATH": f"{tmp}:{ROOT}"}, str(ROOT))

@@ -49,6 +49,7 @@ class Settings:
     evidence_max_bytes: int = 10 * 1024 * 1024     # one evidence file at most
     public_url: str = "http://127.0.0.1:8002"       # the web app as the public reaches it (QR codes in PDFs)
     public_rate_limit: str = "120 per minute"       # per client, on every /public answer (flask-limiter's notation)
+    public_pdf_rate_limit: str = "20 per minute"    # per client, on the public PDFs besides (a cold one costs ~1 s)
     pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
     forwarded_hops: int = 0         # proxies in front (the web app is one): trust that many X-Forwarded-For hops
     extra: dict = field(default_factory=dict)
@@ -118,6 +119,7 @@ def from_env(env: dict | None = None) -> Settings:
         evidence_max_bytes=_int(env, "NCC_EVIDENCE_MAX_BYTES", defaults.evidence_max_bytes),
         public_url=(env.get("NCC_PUBLIC_URL") or defaults.public_url).rstrip("/"),
         public_rate_limit=env.get("NCC_PUBLIC_RATE_LIMIT") or defaults.public_rate_limit,
+        public_pdf_rate_limit=env.get("NCC_PUBLIC_PDF_RATE_LIMIT") or defaults.public_pdf_rate_limit,
         pdf_font_dir=env.get("NCC_PDF_FONT_DIR") or defaults.pdf_font_dir,
         key_dir=env.get("NCC_KEY_DIR", ""),
     )

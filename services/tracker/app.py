@@ -49,9 +49,10 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
                    "Read side: status, audit trails and rollups projected from the event log.")
     from .api import bp
     api.register_blueprint(bp, url_prefix="/api/v1")
-    from .public_api import bp as public_bp, limit_public
+    from .public_api import bp as public_bp, limit_pdfs, limit_public
     limit_public(app, public_bp, redis, settings, keys)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
+    limit_pdfs(app, settings)
     add_health(app, redis.ping)
     # the web app asks for the public documents on behalf of their readers: the rate limit counts the readers
     trust_forwarded(app, settings.forwarded_hops)

@@ -74,23 +74,31 @@ def _pieces(iterator, text: str) -> list[str]:
 
 def wrap(text: str, width: float, measure) -> str:
     """Text broken into lines no wider than ``width`` where Thai allows a break: between words, found by ICU's
-    dictionary (Thai is written without spaces), else between character clusters, never inside one."""
+    dictionary (Thai is written without spaces), else between character clusters, never inside one. Each piece
+    is measured once and a line's width is the sum of its pieces' (no shaping joins two Thai words)."""
     line_breaks, clusters = _iterators()
+    widths: dict[str, float] = {}
+
+    def size(piece: str) -> float:
+        if piece not in widths:
+            widths[piece] = measure(piece)
+        return widths[piece]
+
     lines = []
     for paragraph in str(text).split("\n"):
-        line = ""
+        line, used = "", 0.0
         for piece in _pieces(line_breaks, paragraph):
-            if measure((line + piece).rstrip()) <= width:
-                line += piece
+            if used + size(piece.rstrip()) <= width:
+                line, used = line + piece, used + size(piece)
                 continue
             if line.strip():
                 lines.append(line.rstrip())
-            line = ""
-            for cluster in (_pieces(clusters, piece) if measure(piece.rstrip()) > width else [piece]):
-                if line and measure((line + cluster).rstrip()) > width:
+            line, used = "", 0.0
+            for cluster in (_pieces(clusters, piece) if size(piece.rstrip()) > width else [piece]):
+                if line and used + size(cluster.rstrip()) > width:
                     lines.append(line.rstrip())
-                    line = ""
-                line += cluster
+                    line, used = "", 0.0
+                line, used = line + cluster, used + size(cluster)
         lines.append(line.rstrip())
     return "\n".join(lines)
 

@@ -110,6 +110,14 @@ def limit_public(app, blueprint, redis, settings, keys) -> None:
     app.extensions["ncc"]["limiter"] = limiter
 
 
+def limit_pdfs(app, settings) -> None:
+    """The public PDFs' own, lower limit besides (a PDF nobody asked for before costs about a second of a core);
+    once the blueprint is registered, its view is the one flask-limiter wraps."""
+    endpoint = f"{bp.name}.{disclosure_pdf.__name__}"
+    app.view_functions[endpoint] = app.extensions["ncc"]["limiter"].limit(
+        settings.public_pdf_rate_limit, override_defaults=False)(app.view_functions[endpoint])
+
+
 def _registered(code: str) -> dict:
     check_unit_code(code)
     unit = current_app.extensions["ncc"]["queries"].registry().units.get(code)
@@ -288,22 +296,32 @@ def _document(doc: dict, document: str) -> dict:
 
 
 DOCUMENT_TH = {"plan": "แผนปฏิบัติการ", "report-6": "รายงานผลรอบ 6 เดือน", "report-12": "รายงานผลรอบ 12 เดือน"}
-_PDFS: OrderedDict = OrderedDict()          # ETag -> signed PDF: signing is most of the cost, the bytes never change
+_PDFS: OrderedDict = OrderedDict()          # document stamp -> signed PDF: the bytes of one stamp never change
 _PDFS_LOCK = threading.Lock()
+_RENDERING: dict = {}                        # document stamp -> the lock its one render holds
 PDF_CACHE = 256
 
 
-def _cached_pdf(tag: str, make) -> bytes:
+def _cached_pdf(key: str, make) -> bytes:
+    """The signed PDF of a document stamp (unit, year, document, its version and hash): made once per process
+    however many ask at the same moment, then kept (the 256 last asked for)."""
     with _PDFS_LOCK:
-        pdf = _PDFS.get(tag)
+        pdf = _PDFS.get(key)
         if pdf is not None:
-            _PDFS.move_to_end(tag)
+            _PDFS.move_to_end(key)
             return pdf
-    pdf = make()
-    with _PDFS_LOCK:
-        _PDFS[tag] = pdf
-        while len(_PDFS) > PDF_CACHE:
-            _PDFS.popitem(last=False)
+        making = _RENDERING.setdefault(key, threading.Lock())
+    with making:                             # a second reader of the same document waits for the first's render
+        with _PDFS_LOCK:
+            pdf = _PDFS.get(key)
+        if pdf is None:
+            pdf = make()
+            with _PDFS_LOCK:
+                _PDFS[key] = pdf
+                while len(_PDFS) > PDF_CACHE:
+                    _PDFS.popitem(last=False)
+        with _PDFS_LOCK:
+            _RENDERING.pop(key, None)
     return pdf
 
 
@@ -332,8 +350,11 @@ def disclosure_pdf(code, fiscal_year, document, version=None):
         render = lambda fonts: documents.plan_pdf(doc, url, fonts)            # noqa: E731
     else:
         render = lambda fonts: documents.report_pdf(doc, int(document.split("-")[1]), url, fonts)   # noqa: E731
-    pdf = _cached_pdf(tag, lambda: signed_pdf(render, f"{DOCUMENT_TH[document]} {code} {fiscal_year} "
-                                                      f"v{part['version']}"))
+    # keyed by the document's own stamp: a write that changes none of the year's documents (a reminder, another
+    # year's item) changes the ETag but finds the same PDF
+    stamp = f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}"
+    pdf = _cached_pdf(stamp, lambda: signed_pdf(render, f"{DOCUMENT_TH[document]} {code} {fiscal_year} "
+                                                        f"v{part['version']}"))
     name = f"{code}-{fiscal_year}-{document}-v{part['version']}.pdf"
     return _tagged(Response(pdf, mimetype="application/pdf",
                             headers={"Content-Disposition": f'inline; filename="{name}"'}), tag)

@@ -354,3 +354,24 @@ def test_public_answers_are_rate_limited_per_client(app_factory, fake_redis, set
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     assert refused.json["code"] == 429 and refused.json["message"]
     assert reader.get(f"{BASE}/public/units", environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 200
+
+
+def test_public_pdfs_have_their_own_lower_limit_and_one_render_per_document(history, fake_redis, settings, clock):
+    """Past the PDF limit a client gets 429 on PDFs while the JSON still answers; a write that changes none of the
+    year's documents gives a new ETag but the same signed PDF (no second render)."""
+    reader = create_reader(settings.but(public_pdf_rate_limit="2 per minute"), redis=fake_redis,
+                           clock=clock).test_client()
+    path = f"{BASE}/public/units/{UNIT}/disclosure/2564/plan.pdf"
+    first = reader.get(path, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    reader.get(path, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    refused = reader.get(path, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert first.status_code == 200 and refused.status_code == 429 and refused.headers["Retry-After"]
+    assert reader.get(f"{BASE}/public/units/{UNIT}/disclosure/2564",
+                      environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+    from services.submission.app import create_app
+    create_app(settings, redis=fake_redis, clock=clock, nudge=lambda s: None,
+               identify=actor_from_header).test_client().post(
+        f"{BASE}/units/{UNIT}/reminders", json={"fiscal_year": 2564, "round": 12, "message": "เตือน"}, headers=H_SUP)
+    again = history["reader"].get(path)
+    assert again.status_code == 200 and again.headers["ETag"] != first.headers["ETag"]
+    assert again.data == first.data          # the same signed bytes: a second render would sign at another instant

@@ -208,3 +208,19 @@ def test_verify_all_catches_a_file_changed_on_disk(app_factory, real_redis, redi
     bad = run()
     assert bad.returncode == 1 and f"BAD {UNIT}: version {answer.json['version']}" in bad.stdout
     assert "was changed" in bad.stdout
+
+
+def test_the_store_is_any_fsspec_filesystem():
+    """The same store code on fsspec's in-memory filesystem (as on S3 through s3fs): kept once under its hash,
+    read back, and a changed or lost file told apart."""
+    from shared.evidence import EvidenceStore
+    store = EvidenceStore("memory://evidence-test")
+    data = a_pdf("memory")
+    sha = store.put(data)
+    assert sha == sha256_of(data) and store.put(data) == sha and store.get(sha) == data and store.check(sha) is None
+    assert store.path(sha) == f"/evidence-test/{sha[:2]}/{sha}"
+    with store.fs.open(store.path(sha), "wb") as f:
+        f.write(b"changed")
+    assert store.check(sha) == "changed"
+    store.fs.rm(store.path(sha))
+    assert store.check(sha) == "missing" and store.get(sha) is None
