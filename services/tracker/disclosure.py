@@ -122,7 +122,7 @@ def plan_document(state: UnitState, fiscal_year: int, frameworks: FrameworkRegis
 
 
 def report_document(state: UnitState, fiscal_year: int, round_: int, frameworks: FrameworkRegistry,
-                    windows: WindowsState, grace_days: int, hashes: dict) -> dict | None:
+                    windows: WindowsState, grace_days: int, stamp: dict | None) -> dict | None:
     """The round's latest report as recorded (None when not reported yet): per entry what was done, money,
     problems and suggestions; when it was first sent and last corrected, and whether on time."""
     report = state.reports.get((fiscal_year, round_))
@@ -145,8 +145,7 @@ def report_document(state: UnitState, fiscal_year: int, round_: int, frameworks:
     return {"round": round_, "note": report.note, "entries": entries,
             "first_submitted_at": report.first_submitted_at, "due_at": window.due_at.isoformat(),
             "on_time": not report.late, "amendments": report.amendments,
-            "completed_items": completed, "version": report.version, "hash": hashes.get(report.version),
-            "recorded_at": report.submitted_at}
+            "completed_items": completed, "submitted_at": report.submitted_at, **_stamp(stamp)}
 
 
 def disclosure(events, unit: dict, fiscal_year: int, frameworks: FrameworkRegistry, windows: WindowsState,
@@ -154,17 +153,23 @@ def disclosure(events, unit: dict, fiscal_year: int, frameworks: FrameworkRegist
     """The year's three documents as of ``until_version`` (the latest published one when None), with the version
     and hash of the latest published event they stand at, and every published version up to it."""
     state, published = fold_published(events, fiscal_year, until_version)
-    hashes = {p["version"]: p["hash"] for p in published}
     last = published[-1] if published else None
-    last_plan = next((p for p in reversed(published) if p["document"] == "plan"), None)
+    stamps = {p["document"]: p for p in published}          # each document's last published event
+
+    def at(document: str) -> UnitState:
+        """The fold at the document's own last event: a document is a function of its version and hash alone
+        (a report keeps its items' names as they stood when it was recorded or its files attached)."""
+        version = stamps[document]["version"] if document in stamps else state.version
+        return state if version == state.version else fold_published(events, fiscal_year, version)[0]
+
     return {
         "unit": unit["code"], "name_th": unit.get("name_th"), "kind": unit.get("kind"),
         "province": unit.get("province"), "fiscal_year": fiscal_year,
         "version": last["version"] if last else 0, "head_hash": last["hash"] if last else None,
         "recorded_at": last["recorded_at"] if last else None,
-        "plan": plan_document(state, fiscal_year, frameworks, last_plan),
-        "reports": {str(r): report_document(state, fiscal_year, r, frameworks, windows, grace_days, hashes)
-                    for r in (6, 12)},
+        "plan": plan_document(at("plan"), fiscal_year, frameworks, stamps.get("plan")),
+        "reports": {str(r): report_document(at(f"report-{r}"), fiscal_year, r, frameworks, windows, grace_days,
+                                            stamps.get(f"report-{r}")) for r in (6, 12)},
         "due_at": {str(r): windows.window(fiscal_year, r, grace_days).due_at.isoformat() for r in (6, 12)},
         "versions": list(reversed(published)),
     }

@@ -238,6 +238,15 @@ def _dimension_groups(rows: list[dict], render_row) -> list:
     return groups
 
 
+def _with_files(name: str, row: dict) -> str:
+    """An item's name, with the files the unit published with it (their names and the start of their SHA-256)."""
+    files = row.get("evidence") or []
+    if not files:
+        return name
+    listed = "; ".join(f"{f['name']} ({f['sha256'][:12]})" for f in files)
+    return f"{name}\n{_t()('Evidence: %(files)s', files=listed)}"
+
+
 def _footer(doc: dict, stamp: dict) -> str:
     t = _t()
     return t("%(unit)s · FY %(fy)s · version %(version)s · hash %(hash)s",
@@ -263,7 +272,8 @@ def plan_pdf(doc: dict, verify_url: str, font_dir: str) -> bytes:
                   t("Targets"), t("Remarks")]
 
         def render(number, item):
-            return [str(number), item["name"], t(labels.KINDS.get(item["kind"], item["kind"])), money(item["budget"]),
+            return [str(number), _with_files(item["name"], item), t(labels.KINDS.get(item["kind"], item["kind"])),
+                    money(item["budget"]),
                     item.get("responsible"), item.get("indicators"), item.get("targets"), item.get("remarks")]
 
         _table(pdf, (9, 70, 20, 26, 34, 40, 40, 34), header, _dimension_groups(plan["items"], render))
@@ -285,7 +295,7 @@ def report_pdf(doc: dict, round_: int, verify_url: str, font_dir: str) -> bytes:
     timing = t("on time") if report["on_time"] else t("late")
     pdf.line_of(t("First sent %(first)s (%(timing)s; due %(due)s). Corrected %(count)s times; this is the version "
                   "of %(latest)s.", first=when(report["first_submitted_at"]), timing=timing,
-                  due=when(report["due_at"]), count=report["amendments"], latest=when(report["recorded_at"])))
+                  due=when(report["due_at"]), count=report["amendments"], latest=when(report["submitted_at"])))
     _provenance(pdf, report, verify_url)
     header = [t("No."), t("Item"), t("Status"), t("Budget (baht)"), t("Outputs"), t("Outcomes"),
               t("Problems and obstacles"), t("Suggestions")]
@@ -297,7 +307,7 @@ def report_pdf(doc: dict, round_: int, verify_url: str, font_dir: str) -> bytes:
                               else t(labels.REASONS.get(entry["reason"], entry["reason"]))) + ")"
         budget = "\n".join(f"{t(label)} {money(entry.get(key)) or '-'}" for key, label in (
             ("budget_planned", "In the plan:"), ("budget_ordinance", "In the ordinance:"), ("spent", "Disbursed:")))
-        return [str(number), entry.get("name") or entry["item_id"], status, budget, entry.get("outputs"),
+        return [str(number), _with_files(entry.get("name") or entry["item_id"], entry), status, budget, entry.get("outputs"),
                 entry.get("outcomes"), entry.get("problems") or t("None"), entry.get("suggestions") or t("None")]
 
     _table(pdf, (9, 56, 30, 44, 35, 35, 32, 32), header, _dimension_groups(report["entries"], render))

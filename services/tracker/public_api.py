@@ -232,6 +232,7 @@ class ReportDocument(Schema.from_dict(dict(_STAMP))):
     on_time = fields.Boolean(required=True, metadata={"description": "first sent by the due date"})
     amendments = fields.Integer(required=True)
     completed_items = fields.Integer(required=True)
+    submitted_at = fields.String(required=True, metadata={"description": "its latest submission or amendment"})
 
 
 class DisclosureAnswer(Schema):
@@ -352,7 +353,8 @@ def disclosure_pdf(code, fiscal_year, document, version=None):
         render = lambda fonts: documents.report_pdf(doc, int(document.split("-")[1]), url, fonts)   # noqa: E731
     # keyed by the document's own stamp: a write that changes none of the year's documents (a reminder, another
     # year's item) changes the ETag but finds the same PDF
-    stamp = f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}"
+    windows = current_app.extensions["ncc"]["queries"].windows()       # a report prints its round's due date
+    stamp = f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}:{windows.head_hash}"
     pdf = _cached_pdf(stamp, lambda: signed_pdf(render, f"{DOCUMENT_TH[document]} {code} {fiscal_year} "
                                                         f"v{part['version']}"))
     name = f"{code}-{fiscal_year}-{document}-v{part['version']}.pdf"

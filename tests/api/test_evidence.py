@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import segno
 from fpdf import FPDF
+from pypdf import PdfReader
 
 from tests.conftest import dump_log
 from services.tracker.app import create_app as create_reader
@@ -111,10 +112,16 @@ def test_public_files_are_listed_and_served_to_anyone_private_ones_are_not(world
     report = world["writer"].put(f"{BASE}/units/{UNIT}/reports/2564/6", headers=H, json={"entries": [
         {"item_id": world["item"], "status": "completed"}]})
     assert report.status_code == 201, report.json
+    before = world["reader"].get(f"{BASE}/public/units/{UNIT}/disclosure/2564/report-6.pdf")
     png = a_png()
     assert upload(world, png, "ภาพ.png", public="true", fiscal_year=2564, round=6).status_code == 201
     doc = world["reader"].get(f"{BASE}/public/units/{UNIT}/disclosure/2564").json
     assert [f["name"] for f in doc["reports"]["6"]["entries"][0]["evidence"]] == ["ภาพ.png"]
+    assert doc["reports"]["6"]["version"] == doc["version"]          # the file is a new version of the report
+    after = world["reader"].get(f"{BASE}/public/units/{UNIT}/disclosure/2564/report-6.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(after.data)).pages)
+    assert "ภาพ.png" in text and "ภาพ.png" not in "".join(
+        p.extract_text() for p in PdfReader(io.BytesIO(before.data)).pages)
     assert [f["name"] for f in doc["plan"]["items"][0]["evidence"]] == ["สาธารณะ.pdf"]
 
 
