@@ -6,7 +6,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-thai-tlwg
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && mkdir -p /evidence && chown nobody /evidence   # the evidence volume's owner
 ENV PYTHONUNBUFFERED=1
 USER nobody
 EXPOSE 8000 8001 8002

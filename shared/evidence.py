@@ -71,11 +71,45 @@ def content_type(data: bytes, name: str, declared: str | None = None) -> str:
             f"เนื้อหาของไฟล์ไม่ตรงกับชื่อไฟล์ (the content of {name!r} is {detected}, not what its name says)",
             detected=detected)
     mime = by_name[0]
+    whole = _whole(data, mime)
+    if whole:
+        raise UnsupportedFileError(f"ไฟล์ไม่สมบูรณ์หรือไม่ใช่ไฟล์ชนิดนี้จริง (the content of {name!r} starts as {mime} "
+                                   f"but is not one: {whole})", detected=mime)
     if declared and declared.split(";")[0].strip().lower() not in (mime, "application/octet-stream", ""):
         raise UnsupportedFileError(
             f"เนื้อหาของไฟล์ไม่ตรงกับชนิดที่ระบุ (the content of {name!r} is {mime}, not the declared {declared})",
             detected=mime)
     return mime
+
+
+_OFFICE_PARTS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "word/",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xl/",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "ppt/",
+}
+
+
+def _whole(data: bytes, mime: str) -> str | None:
+    """Beyond the first bytes: why the file is not a whole one of its kind (its end marker, or the parts an office
+    document's archive must hold), or None."""
+    if mime == "application/pdf":
+        return None if b"%%EOF" in data[-2048:] else "no end-of-file marker"
+    if mime == "image/png":
+        return None if data.rstrip(b"\0")[-8:-4] == b"IEND" else "no end chunk"
+    if mime == "image/jpeg":
+        return None if data.rstrip(b"\0")[-2:] == b"\xff\xd9" else "no end-of-image marker"
+    if mime in _OFFICE_PARTS or mime.startswith("application/vnd.oasis.opendocument."):
+        import zipfile
+        from io import BytesIO
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as archive:
+                names = archive.namelist()
+                if mime in _OFFICE_PARTS:
+                    return None if any(n.startswith(_OFFICE_PARTS[mime]) for n in names) else "its parts are missing"
+                return None if archive.read("mimetype").decode("ascii", "replace").strip() == mime else "another kind"
+        except (zipfile.BadZipFile, KeyError, OSError):
+            return "not a whole archive"
+    return None
 
 
 class EvidenceStore:

@@ -150,6 +150,13 @@ def _evidence(state: UnitState, e: Event) -> None:
     state.evidence.append({**e.payload, "version": e.version, "recorded_at": e.recorded_at})
 
 
+@_on("EvidencePublicityChanged")
+def _evidence_publicity(state: UnitState, e: Event) -> None:
+    for i, attached in enumerate(state.evidence):
+        if attached["version"] == e.payload["attached_version"]:
+            state.evidence[i] = {**attached, "public": e.payload["public"], "publicity_changed_at": e.recorded_at}
+
+
 @_on("ReportingExceptionGranted")
 def _exception(state: UnitState, e: Event) -> None:
     p = e.payload

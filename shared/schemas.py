@@ -310,6 +310,15 @@ class EvidenceAttachedV1(Schema):
     description = Text(allow_none=True, max_length=500)
 
 
+class EvidencePublicityChangedV1(Schema):
+    """EvidencePublicityChanged v1: a file attached at ``attached_version`` is published, or taken off the public
+    pages (it stays in the store and in the unit's log)."""
+
+    attached_version = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2 ** 53))
+    public = fields.Boolean(required=True)
+    reason = Reason()
+
+
 class ReportingWindowSetV1(Schema):
     """ReportingWindowSet v1 (stream ``windows``): NACC sets a round's dates."""
 
@@ -381,6 +390,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
     ("EvidenceAttached", 1): EvidenceAttachedV1,
+    ("EvidencePublicityChanged", 1): EvidencePublicityChangedV1,
     ("SupervisorAssigned", 1): SupervisorAssignedV1,
     ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
     ("UnitRegistered", 1): UnitRegisteredV1,

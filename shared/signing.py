@@ -140,10 +140,18 @@ def load(key_dir: str | os.PathLike) -> Keyring:
     path = Path(key_dir) / KEYS_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        ring = Keyring(tuple(data["receipt_keys"]), data["document"]["key_pem"], data["document"]["cert_pem"])
+        if not ring.receipt_keys or not all("private_key" in k and "key_id" in k for k in ring.receipt_keys):
+            raise KeyError("receipt_keys")
     except FileNotFoundError:
         raise KeysMissingError(f"no signing keys in {path}: make them with "
                                f"'python -m shared.signing init {key_dir}' (or set NCC_KEY_DIR)") from None
-    return Keyring(tuple(data["receipt_keys"]), data["document"]["key_pem"], data["document"]["cert_pem"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeysMissingError(f"{path} is not a keys file of this system ({type(exc).__name__}: {exc})") from None
+    if path.stat().st_mode & 0o077:
+        raise KeysMissingError(f"{path} can be read by others than its owner (mode {path.stat().st_mode & 0o777:o}): "
+                               f"chmod 600 it")
+    return ring
 
 
 def ensure(key_dir: str | os.PathLike, now: datetime | None = None) -> Keyring:
@@ -176,24 +184,29 @@ def receipt_of(event, keyring: "Keyring") -> dict:
 
 
 def verify_receipt(receipt: dict, public_keys: list[dict]) -> tuple[bool, str]:
-    """Whether a receipt's signature holds under the published key it names, and why not."""
+    """Whether a receipt's signature holds under the published key it names, and why not. Every field must be
+    there (a missing one is not read as null) and no other; a malformed key list is a refusal, not a crash."""
     if not isinstance(receipt, dict) or not isinstance(receipt.get("signature"), str):
         return False, "not a receipt: it has no signature"
-    key = next((k for k in public_keys if k.get("key_id") == receipt.get("key_id")), None)
-    if key is None:
-        return False, f"no published key has the id {receipt.get('key_id')!r}"
-    try:
-        public_raw = base64.b64decode(key["public_key"], validate=True)
-        if key_id_of(public_raw) != key["key_id"]:
-            return False, f"the key published as {key['key_id']} is not the key of that id"
-        signature = base64.b64decode(receipt["signature"], validate=True)
-        body = {name: receipt.get(name) for name in RECEIPT_FIELDS}
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, canonical(body))
-    except (ValueError, InvalidSignature):
-        return False, "the signature does not match the receipt's fields under that key"
+    missing = [name for name in RECEIPT_FIELDS if name not in receipt]
+    if missing:
+        return False, f"the receipt lacks fields the signature covers: {', '.join(missing)}"
     extra = sorted(set(receipt) - set(RECEIPT_FIELDS) - {"signature"})
     if extra:
         return False, f"the receipt carries fields no signature covers: {', '.join(extra)}"
+    keys = [k for k in public_keys if isinstance(k, dict)] if isinstance(public_keys, list) else []
+    key = next((k for k in keys if k.get("key_id") == receipt["key_id"]), None)
+    if key is None:
+        return False, f"no published key has the id {receipt['key_id']!r}"
+    try:
+        public_raw = base64.b64decode(str(key.get("public_key")), validate=True)
+        if key_id_of(public_raw) != key["key_id"]:
+            return False, f"the key published as {key['key_id']} is not the key of that id"
+        signature = base64.b64decode(receipt["signature"], validate=True)
+        body = {name: receipt[name] for name in RECEIPT_FIELDS}
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, canonical(body))
+    except (ValueError, TypeError, InvalidSignature):
+        return False, "the signature does not match the receipt's fields under that key"
     return True, "the signature holds"
 
 

@@ -1,6 +1,8 @@
 """Flask pieces both services share: exact JSON parsing, API.md's error shape, health endpoints."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -208,12 +210,36 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     return api
 
 
-def trust_forwarded(app: Flask, hops: int) -> None:
+PROXY_HEADER = "X-Ncc-Proxy"
+
+
+def proxy_token(secret: str) -> str:
+    """What the web app sends in ``X-Ncc-Proxy`` to show it is the proxy whose ``X-Forwarded-For`` counts: an HMAC
+    of the secret the services share, so a client reaching an API directly cannot forge a reader's address."""
+    return hmac.new(secret.encode("utf-8"), b"ncc-forwarded-for", hashlib.sha256).hexdigest()
+
+
+def trust_forwarded(app: Flask, hops: int, secret: str | None = None) -> None:
     """Behind ``hops`` proxies (the web app is one): take the client's address and scheme from their
-    ``X-Forwarded-For`` / ``X-Forwarded-Proto``, so throttling counts people, not the proxy."""
-    if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto``, so throttling counts people, not the proxy. With ``secret``, only
+    a request carrying the proxy's token (``proxy_token``) is read so; any other has its forwarded headers
+    ignored, whatever it sends."""
+    if not hops:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    inner = app.wsgi_app
+    fixed = ProxyFix(inner, x_for=hops, x_proto=hops)
+    if secret is None:
+        app.wsgi_app = fixed
+        return
+    token = proxy_token(secret)
+    header = "HTTP_" + PROXY_HEADER.upper().replace("-", "_")
+
+    def gate(environ, start_response):
+        if hmac.compare_digest(environ.get(header, ""), token):
+            return fixed(environ, start_response)
+        return inner(environ, start_response)
+    app.wsgi_app = gate
 
 
 def add_health(app: Flask, ping) -> None:

@@ -15,7 +15,7 @@ from shared.web import Blueprint
 
 from . import handlers
 from shared.identity import authorize, check_unit_code
-from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
+from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, PublicityRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
                       ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
 from .service import fingerprint
 
@@ -152,6 +152,13 @@ def grant_exception(body, code, fiscal_year, round):  # noqa: A002
     return _write(code, body, lambda s, ctx: handlers.grant_exception(s, fiscal_year, round, body, ctx))
 
 
+@_route("/units/<code>/evidence/<int:version>/publicity", "PUT", "plan", PublicityRequest,
+        "Publish an attached file on the unit's public pages, or take it off them (with a reason)")
+def change_publicity(body, code, version):
+    return _write(code, body, lambda s, ctx: handlers.change_evidence_publicity(s, version, body, ctx),
+                  needs_windows=True)
+
+
 @_route("/windows/<int:fiscal_year>/<int:round>", "PUT", "window", WindowRequest,
         "Set when a round opens, is due and locks (NACC)")
 def put_window(body, fiscal_year, round):  # noqa: A002
@@ -202,10 +209,14 @@ def attach_evidence(form, files, code):
     cmd = {**form, "sha256": evidence.sha256_of(data), "name": name, "size": len(data),
            "content_type": evidence.content_type(data, name, upload.mimetype)}
     service, store = ext["service"], ext["evidence"]
-    if not store.exists(cmd["sha256"]):
-        # decided once before a new file is kept, so a refusal keeps nothing; decided again when appended (with
-        # the Idempotency-Key's replay); a file already kept is never written again
-        handlers.attach_evidence(service.load(code), cmd, handlers.Context(
-            now=service.clock(), frameworks=service.frameworks, grace_days=service.settings.lock_grace_days))
-        store.put(data)
-    return _write(code, cmd, lambda s, ctx: handlers.attach_evidence(s, cmd, ctx))
+    if store.exists(cmd["sha256"]):          # kept already (the same file elsewhere, or a re-send): nothing to keep
+        return _write(code, cmd, lambda s, ctx: handlers.attach_evidence(s, cmd, ctx), needs_windows=True)
+    # decided once before the new file is kept, so a domain refusal keeps nothing; decided again when appended. A
+    # refusal after that (a stale If-Match, an Idempotency-Key of another request) leaves the file unreferenced:
+    # it is never served (files are found through the unit's events), and it is not taken away, because the store
+    # is shared by content and another upload of the same file may be on its way into the log at this moment
+    handlers.attach_evidence(service.load(code), cmd, handlers.Context(
+        now=service.clock(), frameworks=service.frameworks, grace_days=service.settings.lock_grace_days,
+        windows=service.load(WINDOWS_STREAM)))
+    store.put(data)
+    return _write(code, cmd, lambda s, ctx: handlers.attach_evidence(s, cmd, ctx), needs_windows=True)

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     if "EvidenceForm" not in api.spec.components.schemas:      # named by the upload's multipart body
         api.spec.components.schema("EvidenceForm", schema=EvidenceForm)
     add_health(app, redis.ping)
-    trust_forwarded(app, settings.forwarded_hops)
+    trust_forwarded(app, settings.forwarded_hops, settings.secret_key)
     registry = metrics.install(app, "submission")
     appended = Counter("ncc_events_appended", "Events appended, by type", ["type"], registry=registry)
     service.on_append = lambda event: appended.labels(event.type).inc()

@@ -204,9 +204,9 @@ def _entries(state: UnitState, fiscal_year: int, entries: list) -> list:
     return out
 
 
-def submit_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ctx: Context) -> Decision:
-    """PUT reports/{fy}/{round}: the round's report (first) or a correction of it (amendment)."""
-    _round_in_cycle(state, fiscal_year)
+def _writable_round(state: UnitState, fiscal_year: int, round_: int, ctx: Context):
+    """The round's window, its phase now and the exception that reopens it, or a refusal when the unit may not
+    report in it now (not open yet; locked without an open exception)."""
     window = ctx.windows.window(fiscal_year, round_, ctx.grace_days)
     phase = window.phase(ctx.now)
     exception = None
@@ -223,6 +223,13 @@ def submit_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ct
                 f"at {fiscal.bangkok_iso(window.locks_at)}; ask your supervisor or NACC for an exception "
                 "(POST .../exceptions) to report now",
                 due_at=fiscal.bangkok_iso(window.due_at), locks_at=fiscal.bangkok_iso(window.locks_at))
+    return window, phase, exception
+
+
+def submit_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ctx: Context) -> Decision:
+    """PUT reports/{fy}/{round}: the round's report (first) or a correction of it (amendment)."""
+    _round_in_cycle(state, fiscal_year)
+    window, phase, exception = _writable_round(state, fiscal_year, round_, ctx)
     payload = {"fiscal_year": fiscal_year, "round": round_, "entries": _entries(state, fiscal_year, cmd["entries"]),
                "note": cmd.get("note"), "late": phase in ("late", "locked"),
                "due_at": fiscal.bangkok_iso(window.due_at), "locks_at": fiscal.bangkok_iso(window.locks_at),
@@ -265,6 +272,10 @@ def attach_evidence(state: UnitState, cmd: dict, ctx: Context) -> Decision:
         if not item.scheduled_in(fy):
             raise InvalidError(f"item {item.item_id} is not scheduled in fiscal year {fy}",
                                field_errors={"fiscal_year": [f"The item is not scheduled in {fy}."]})
+        if (fy, round_) not in state.reports:
+            raise RuleError("report_required", f"fiscal year {fy} round {round_} has no report yet: send the report "
+                                               "first, then attach files to its entries")
+        _writable_round(state, fy, round_, ctx)      # a report's files change it: only while it may be corrected
     for earlier in state.evidence:
         if (earlier["sha256"], earlier["item_id"], earlier.get("fiscal_year"), earlier.get("round")) == (
                 cmd["sha256"], item.item_id, fy, round_):
@@ -272,6 +283,21 @@ def attach_evidence(state: UnitState, cmd: dict, ctx: Context) -> Decision:
     payload = {k: cmd.get(k) for k in ("sha256", "name", "content_type", "size", "item_id", "fiscal_year", "round",
                                        "public", "description")}
     return Decision("EvidenceAttached", payload, {"sha256": cmd["sha256"]})
+
+
+def change_evidence_publicity(state: UnitState, attached_version: int, cmd: dict, ctx: Context) -> Decision:
+    """PUT evidence/{version}/publicity: publish a file attached at that version, or take it off the public pages
+    (always possible: a file published by mistake must be withdrawable); publishing a report's file only while
+    the report may be corrected."""
+    attached = next((e for e in state.evidence if e["version"] == attached_version), None)
+    if attached is None:
+        raise NotFoundError(f"unit {state.stream} attached no file at version {attached_version}")
+    if attached["public"] == cmd["public"]:
+        raise RuleError("no_change", f"the file is already {'public' if cmd['public'] else 'not public'}")
+    if cmd["public"] and attached.get("round") is not None:
+        _writable_round(state, attached["fiscal_year"], attached["round"], ctx)
+    return Decision("EvidencePublicityChanged", {"attached_version": attached_version, "public": cmd["public"],
+                                                 "reason": cmd["reason"]}, {"sha256": attached["sha256"]})
 
 
 def send_reminder(state: UnitState, cmd: dict, ctx: Context) -> Decision:

@@ -108,6 +108,13 @@ class EvidenceForm(Schema):
     description = Text(allow_none=True, max_length=500)
 
 
+class PublicityRequest(Schema):
+    """PUT /units/{code}/evidence/{version}/publicity: publish the file attached at that version, or not."""
+
+    public = fields.Boolean(required=True)
+    reason = Reason()
+
+
 class EvidenceUpload(Schema):
     """The file itself: PDF, PNG, JPEG or an office document, its type read from its content."""
 

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     limit_pdfs(app, settings)
     add_health(app, redis.ping)
     # the web app asks for the public documents on behalf of their readers: the rate limit counts the readers
-    trust_forwarded(app, settings.forwarded_hops)
+    trust_forwarded(app, settings.forwarded_hops, settings.secret_key)
     queue = app.extensions["ncc"]["queue"]
 
     def gauges():

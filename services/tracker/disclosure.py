@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared import plan as plan_fold
+from shared.fiscal import parse_instant
 from shared.events import Event
 from shared.framework import FrameworkRegistry
 from shared.plan import UnitState, WindowsState
@@ -41,6 +42,13 @@ def _scheduled(state: UnitState, item_id: str | None, fiscal_year: int) -> bool:
 def document_of(event: Event, before: UnitState, after: UnitState, fiscal_year: int) -> str | None:
     """Which of the year's documents an event changed (``plan``, ``report-6``, ``report-12``), if any."""
     p = event.payload
+    if event.type == "EvidencePublicityChanged":
+        attached = next((f for f in after.evidence if f["version"] == p["attached_version"]), None)
+        if attached is None:
+            return None
+        if attached.get("round") is not None:
+            return f"report-{attached['round']}" if attached["fiscal_year"] == fiscal_year else None
+        return "plan" if _scheduled(after, attached["item_id"], fiscal_year) else None
     if event.type == "EvidenceAttached":
         if not p["public"]:
             return None
@@ -144,7 +152,8 @@ def report_document(state: UnitState, fiscal_year: int, round_: int, frameworks:
     window = windows.window(fiscal_year, round_, grace_days)
     return {"round": round_, "note": report.note, "entries": entries,
             "first_submitted_at": report.first_submitted_at, "due_at": window.due_at.isoformat(),
-            "on_time": not report.late, "amendments": report.amendments,
+            # by the due date in force, as the national rates count it (NACC may move a window after the report)
+            "on_time": parse_instant(report.first_submitted_at) <= window.due_at, "amendments": report.amendments,
             "completed_items": completed, "submitted_at": report.submitted_at, **_stamp(stamp)}
 
 

@@ -347,7 +347,8 @@ EVENT_NAMES = {"ReportSubmitted": "Report submitted", "ReportAmended": "Report c
                "ItemAdded": "Item added", "ItemEdited": "Item edited", "ItemBudgetChanged": "Budget changed",
                "ItemRemoved": "Item removed", "ReportReviewed": "Report reviewed", "ReminderSent": "Reminder sent",
                "ReportingExceptionGranted": "Reporting deadline extended as a special case",
-               "ReportingWindowSet": "Reporting window set"}
+               "ReportingWindowSet": "Reporting window set", "EvidenceAttached": "Evidence file attached",
+               "EvidencePublicityChanged": "Evidence file published or withdrawn"}
 
 
 def _sign_ready(pdf: _Page) -> bytes:

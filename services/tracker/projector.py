@@ -134,6 +134,12 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary_th = f"แนบหลักฐาน {p['name']} กับ{name}{where_th}{public_th}"
         changes = [{"field": "evidence", "old": None, "new": {k: p.get(k) for k in (
             "name", "content_type", "size", "sha256", "public")}}]
+    elif t == "EvidencePublicityChanged":
+        attached = next((f for f in before.evidence if f["version"] == p["attached_version"]), {})
+        name = attached.get("name", f"version {p['attached_version']}")
+        summary = f"Evidence {name} {'published' if p['public'] else 'taken off the public pages'}; reason: {p['reason']}"
+        summary_th = (f"{'เผยแพร่' if p['public'] else 'เลิกเผยแพร่'}หลักฐาน {name} เหตุผล: {p['reason']}")
+        changes = [{"field": "evidence.public", "old": attached.get("public"), "new": p["public"]}]
     elif t == "ReportingWindowSet":
         summary = (f"Window {_round_en(p['fiscal_year'], p['round'])}: opens {p['opens_at']}, due {p['due_at']}, "
                    f"locks {p['locks_at']}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import threading
 import unicodedata
@@ -132,15 +133,19 @@ def _check_year(fiscal_year: int) -> None:
                             f"(no fiscal year {fiscal_year}: fiscal years are Buddhist Era, e.g. 2568)")
 
 
-def _etag(code: str, *parts) -> tuple[str, int]:
-    """The answer's ETag (from the log's head hash and what was asked) and the log's version."""
-    version, head = current_app.extensions["ncc"]["queries"].head(code)
-    text = ":".join(str(p) for p in (RENDERING, code, head, *parts))
+def _etag(unit: dict, *parts) -> tuple[str, int]:
+    """The answer's ETag and the log's version: made from the unit's log head, its registered details and the
+    reporting windows (a document prints the unit's name and the round's due date), and what was asked."""
+    queries = current_app.extensions["ncc"]["queries"]
+    version, head = queries.head(unit["code"])
+    text = ":".join(str(p) for p in (RENDERING, head, queries.windows().head_hash,
+                                     json.dumps(unit, sort_keys=True, ensure_ascii=False), *parts))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32], version
 
 
 def _not_modified(tag: str) -> Response | None:
-    if request.if_none_match.contains(tag):
+    """304 when the reader already has this very answer (a ``*`` names no answer: the document is decided first)."""
+    if not request.if_none_match.star_tag and request.if_none_match.contains(tag):
         response = Response(status=304)
         response.set_etag(tag)
         return response
@@ -271,7 +276,7 @@ def _disclosure(unit: dict, fiscal_year: int, version: int | None) -> dict:
 @bp.doc(summary="A unit's ITA documents for a year (the plan in force, both rounds' reports), folded from its log")
 def disclosure(code, fiscal_year, version=None):
     unit = _checked(code, fiscal_year)
-    tag, _log_version = _etag(code, fiscal_year, "json", version)
+    tag, _log_version = _etag(unit, fiscal_year, "json", version)
     cached = _not_modified(tag)
     if cached is not None:
         return cached
@@ -340,7 +345,7 @@ def signed_pdf(render, reason: str) -> bytes:
                    "304": {"description": "Not modified"}})
 def disclosure_pdf(code, fiscal_year, document, version=None):
     unit = _checked(code, fiscal_year)
-    tag, _ = _etag(code, fiscal_year, document, "pdf", version)
+    tag, _ = _etag(unit, fiscal_year, document, "pdf", version)
     cached = _not_modified(tag)
     if cached is not None:
         return cached
@@ -354,7 +359,8 @@ def disclosure_pdf(code, fiscal_year, document, version=None):
     # keyed by the document's own stamp: a write that changes none of the year's documents (a reminder, another
     # year's item) changes the ETag but finds the same PDF
     windows = current_app.extensions["ncc"]["queries"].windows()       # a report prints its round's due date
-    stamp = f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}:{windows.head_hash}"
+    stamp = (f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}:{windows.head_hash}:"
+             + json.dumps(unit, sort_keys=True, ensure_ascii=False))
     pdf = _cached_pdf(stamp, lambda: signed_pdf(render, f"{DOCUMENT_TH[document]} {code} {fiscal_year} "
                                                         f"v{part['version']}"))
     name = f"{code}-{fiscal_year}-{document}-v{part['version']}.pdf"
@@ -396,7 +402,7 @@ def document_rows(doc: dict, document: str) -> tuple[list[str], list[list]]:
 def disclosure_csv(code, fiscal_year, document, version=None):
     from .api import as_text
     unit = _checked(code, fiscal_year)
-    tag, _ = _etag(code, fiscal_year, document, "csv", version)
+    tag, _ = _etag(unit, fiscal_year, document, "csv", version)
     cached = _not_modified(tag)
     if cached is not None:
         return cached
@@ -432,8 +438,8 @@ def public_verify(code, version, hash_):
     unit = _registered(code)
     event = current_app.extensions["ncc"]["queries"].event(unit["code"], version) if version < 2 ** 53 else None
     if event is None or event.hash != hash_.lower():
-        reason = ("ไม่พบเหตุการณ์นี้ในบันทึกของหน่วยงาน (no such event in the unit's log)" if event is None else
-                  "รหัสตรวจสอบไม่ตรงกับบันทึกของหน่วยงาน ณ ฉบับนี้ (the hash is not the unit's event at that version)")
+        # one reason whether the log is shorter or the hash another: the answer does not tell the log's length
+        reason = "ค่าแฮชนี้ไม่ใช่บันทึกของหน่วยงาน ณ ฉบับนี้ (the hash is not the unit's event at that version)"
         return {"ok": False, "unit": code, "version": version, "type": None, "recorded_at": None, "reason": reason}
     return {"ok": True, "unit": code, "version": version, "type": event.type, "recorded_at": event.recorded_at}
 

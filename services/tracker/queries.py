@@ -97,11 +97,10 @@ class Queries:
         return verify_stream(self.models.redis, self.models.keys, unit, self.evidence)
 
     def attached(self, unit: str, sha256: str, *, public_only: bool = False) -> tuple[dict, bytes] | None:
-        """The unit's latest attachment of the file with that hash (a public one only, when asked) and the
-        file, or None when the unit attached no such file or the store has lost it."""
-        events = read_events(self.models.redis, self.models.keys, unit)
-        found = [e.payload for e in events if e.type == "EvidenceAttached" and e.payload["sha256"] == sha256
-                 and (e.payload["public"] or not public_only)]
+        """The unit's latest attachment of the file with that hash (one public now, when asked) and the file,
+        or None when the unit attached no such file or the store has lost it."""
+        state = fold_onto(UnitState(unit), read_events(self.models.redis, self.models.keys, unit))
+        found = [f for f in state.evidence if f["sha256"] == sha256 and (f["public"] or not public_only)]
         data = self.evidence.get(sha256) if found and self.evidence is not None else None
         return (found[-1], data) if data is not None else None
 

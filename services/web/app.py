@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings, from_env
-from shared.web import trust_forwarded
+from shared.web import proxy_token, trust_forwarded
 
 from . import formatting, i18n, labels
 from .client import Api
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
     )
     app.config.update(config or {})
     app.session_interface = SessionCookies()
-    app.extensions["ncc_web"] = {"api": api or Api(settings.submission_url, settings.tracker_url),
+    app.extensions["ncc_web"] = {"api": api or Api(settings.submission_url, settings.tracker_url,
+                                                   proxy_token=proxy_token(settings.secret_key)),
                                  "clock": clock, "settings": settings}
     trust_forwarded(app, settings.forwarded_hops)
     Babel(app, locale_selector=i18n.select_language)

@@ -100,6 +100,12 @@ def describe(event: dict, item_names: dict | None = None) -> str:
         if p.get("late"):
             text += " · " + _("late (after the due date)")
         return text
+    if kind == "EvidenceAttached":
+        return _("%(name)s, item %(item)s", name=p.get("name", ""), item=item) + (
+            " · " + _("public") if p.get("public") else "")
+    if kind == "EvidencePublicityChanged":
+        return _("The file attached at version %(version)s: %(state)s", version=p.get("attached_version"),
+                 state=_("public") if p.get("public") else _("not public"))
     return ""
 
 

@@ -145,7 +145,7 @@ def sign_in():
         try:
             answer = api().call("submission", "POST", "/auth/token",
                                 json={"username": username, "password": form.password.data},
-                                headers=_forwarded()).body
+                                headers=forwarded()).body
         except ApiError as error:
             if error.status not in (401, 422, 429, 503):
                 raise
@@ -161,7 +161,7 @@ def _sign_in_after(username: str, password: str, notice: str):
     password is set all the same: say so on the sign-in page rather than show the change as failed."""
     try:
         answer = api().call("submission", "POST", "/auth/token", json={"username": username, "password": password},
-                            headers=_forwarded()).body
+                            headers=forwarded()).body
     except ApiError:
         session.clear()
         session["notice"] = gettext("Your new password is set. Please sign in with it.")
@@ -183,7 +183,7 @@ def activate():
         try:
             api().call("submission", "POST", "/auth/activate",
                        json={"username": username, "activation_code": form.activation_code.data.strip(),
-                             "password": form.password.data}, headers=_forwarded())
+                             "password": form.password.data}, headers=forwarded())
         except ApiError as error:
             if error.status == 401:
                 refusal = gettext("The username or activation code is wrong, has expired or was already used.")
@@ -208,7 +208,7 @@ def password(person: Person):
         try:
             api().call("submission", "POST", "/auth/password", token=person.token,
                        json={"current_password": form.current_password.data,
-                             "new_password": form.new_password.data}, headers=_forwarded())
+                             "new_password": form.new_password.data}, headers=forwarded())
         except ApiError as error:
             if error.status == 401 and "current_password" not in error.field_errors():
                 refusal = gettext("The current password is wrong.")
@@ -242,6 +242,6 @@ def language(code: str):
     return response
 
 
-def _forwarded() -> dict:
+def forwarded() -> dict:
     """The person's address for the API's per-client throttling (the API trusts it only when configured to)."""
     return {"X-Forwarded-For": request.remote_addr or ""}

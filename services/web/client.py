@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from shared.web import PROXY_HEADER
+
 from .errors import ApiError
 
 
@@ -21,9 +23,11 @@ class Answer:
 class Api:
     """Calls the submission (write) and tracker (read) services; every refusal becomes an ``ApiError``."""
 
-    def __init__(self, submission_url: str, tracker_url: str, timeout: float = 30.0, session=None):
+    def __init__(self, submission_url: str, tracker_url: str, timeout: float = 30.0, session=None,
+                 proxy_token: str | None = None):
         self.base = {"submission": submission_url.rstrip("/") + "/api/v1",
                      "tracker": tracker_url.rstrip("/") + "/api/v1"}
+        self.proxy_token = proxy_token        # shows the APIs that this is the web app, whose X-Forwarded-For counts
         self.timeout = timeout
         self.http = session or requests.Session()
 
@@ -32,6 +36,8 @@ class Api:
              files: dict | None = None) -> Answer:
         """One request; 2xx/304 answers, anything else raises ``ApiError`` with the API's reasons."""
         sent = dict(headers or {})
+        if self.proxy_token and "X-Forwarded-For" in sent:
+            sent[PROXY_HEADER] = self.proxy_token
         if token:
             sent["Authorization"] = f"Bearer {token}"
         try:

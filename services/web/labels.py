@@ -25,7 +25,8 @@ EVENT_TYPES = {
     "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
     "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
     "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting deadline extended as a special case"),
-    "ReportingWindowSet": _l("Reporting window set"),
+    "ReportingWindowSet": _l("Reporting window set"), "EvidenceAttached": _l("Evidence file attached"),
+    "EvidencePublicityChanged": _l("Evidence file published or withdrawn"),
 }
 FIELD_NAMES = {
     "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),

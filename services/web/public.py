@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 
 from shared import fiscal
 
 from . import labels
 from .auditor import PROVINCES, UNIT_CODE
-from .auth import api, now
+from .auth import api, forwarded, now
 from .formatting import whole_number
 from .i18n import select_language
 
@@ -28,14 +28,9 @@ _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _TAG = re.compile(r'^(?:W/)?"?([0-9a-f]{32})-([a-z]{2})-' + PAGE_VERSION + r'"?$')
 
 
-def _reader() -> dict:
-    """Headers that ask the API on the reader's behalf."""
-    return {"X-Forwarded-For": request.remote_addr or ""}
-
-
 def _get(path: str, params: dict | None = None, headers: dict | None = None, raw: bool = False):
     return api().call("tracker", "GET", path, params={k: v for k, v in (params or {}).items() if v not in (None, "")},
-                      headers={**_reader(), **(headers or {})}, raw=raw)
+                      headers={**forwarded(), **(headers or {})}, raw=raw)
 
 
 def _unit_code(code: str) -> str:
@@ -81,7 +76,9 @@ def disclosure(code, fiscal_year):
     if request.args.get("version") and version is None:
         abort(404)
     language = select_language()
-    asked = _TAG.match(request.headers.get("If-None-Match", "").strip())
+    # only an anonymous reader's page is tagged: a signed-in person's carries their name and a form token
+    anonymous = "token" not in session
+    asked = _TAG.match(request.headers.get("If-None-Match", "").strip()) if anonymous else None
     headers = {"If-None-Match": f'"{asked.group(1)}"'} if asked and asked.group(2) == language else {}
     answer = _get(f"/public/units/{code}/disclosure/{fiscal_year}", {"version": version}, headers)
     tag = (answer.headers.get("ETag") or "").strip('"')
@@ -94,7 +91,7 @@ def disclosure(code, fiscal_year):
         years = sorted(set(years) | set(range(doc["plan"]["first_fiscal_year"], doc["plan"]["last_fiscal_year"] + 1)))
     page = render_template("public/disclosure.html", doc=doc, code=code, fiscal_year=fiscal_year, version=version,
                            years=years, latest=version is None)
-    return _tagged(Response(page), tag, language)
+    return _tagged(Response(page), tag if anonymous else "", language)
 
 
 def _tagged(response: Response, tag: str, language: str) -> Response:

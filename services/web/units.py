@@ -25,7 +25,7 @@ from shared.framework import FrameworkRegistry
 
 from . import labels
 from .auth import ROLE_NAMES, api, now, signed_in
-from .forms import KeyedForm, ThaiDateTimeField, done, keyed, refused
+from .forms import KeyedForm, ThaiDateTimeField, done, keyed, new_key, refused
 from .errors import ApiError
 from .explain import message as explain
 from .formatting import MoneyError, money, parse_money, whole_number
@@ -297,6 +297,14 @@ class EvidenceForm(KeyedForm):
     description = StringField(_l("What the file shows (optional)"), validators=[Length(max=500)])
 
 
+class PublicityForm(KeyedForm):
+    """Publish a file attached at ``attached_version``, or take it off the public pages, with a reason."""
+
+    attached_version = HiddenField()
+    public = HiddenField()
+    reason = StringField(_l("Why"), validators=[DataRequired(REQUIRED), Length(max=2000)])
+
+
 class EntryForm(Form):
     item_id = HiddenField()
     status = SelectField(_l("Status"), choices=list(ITEM_STATUSES.items()))
@@ -537,7 +545,7 @@ def item(person, code, item_id):
     current = _item_or_404(state, item_id)
     action = request.form.get("action") if request.method == "POST" else None
     if action is not None and (not _may_edit(person, code) or action not in ("edit", "budget", "remove",
-                                                                             "evidence")):
+                                                                             "evidence", "publicity")):
         abort(403)
 
     def posted(name):       # only the form that was sent reads the request; the others show the item
@@ -551,10 +559,25 @@ def item(person, code, item_id):
     evidence_form.attach_to.choices = [("plan", _("The item in the plan"))] + [
         (f"{y}-{r}", _("Its entry in the report of %(round)s, FY %(year)s", round=labels.ROUNDS[r], year=y))
         for y in current["details"]["fiscal_years"] for r in (6, 12)]
+    publicity_form = PublicityForm(prefix="publicity", **posted("publicity"))
     refusal, conflict = None, False
-    sent = {"edit": edit_form, "budget": budget_form, "remove": remove_form, "evidence": evidence_form}.get(action)
+    sent = {"edit": edit_form, "budget": budget_form, "remove": remove_form, "evidence": evidence_form,
+            "publicity": publicity_form}.get(action)
     if sent is not None and not sent.validate_on_submit():
         refusal = _("Please correct the fields marked below.")
+    elif action == "publicity":
+        version_ = whole_number(publicity_form.attached_version.data)
+        public = publicity_form.public.data == "true"
+        try:
+            api().write("PUT", f"/units/{code}/evidence/{version_ or 0}/publicity", person.token,
+                        {"public": public, "reason": publicity_form.reason.data.strip()},
+                        idempotency_key=publicity_form.idempotency_key.data)
+        except ApiError as error:
+            refusal = refused(error, publicity_form)
+        else:
+            return done(_("The file is now on the unit's public page.") if public else
+                        _("The file has been taken off the unit's public page. It stays in the history."),
+                        url_for("units.item", code=code, item_id=item_id) + "#evidence-h")
     elif action == "evidence":
         fields = {"item_id": item_id, "public": "true" if evidence_form.public.data else "false",
                   "description": (evidence_form.description.data or "").strip() or None}
@@ -606,7 +629,8 @@ def item(person, code, item_id):
         keyed(form, version)
     files = [e for e in state["state"].get("evidence") or [] if e["item_id"] == item_id][::-1]
     return render_template("units/item.html", code=code, plan=plan_, item=current, edit_form=edit_form,
-                           evidence_form=evidence_form, files=files,
+                           evidence_form=evidence_form, files=files, publicity_form=publicity_form,
+                           new_key=new_key,
                            evidence_limit=current_app.extensions["ncc_web"]["settings"].evidence_max_bytes,
                            budget_form=budget_form, remove_form=remove_form, refusal=refusal, conflict=conflict,
                            may_edit=_may_edit(person, code) and not current["removed"],

@@ -237,6 +237,7 @@ WHO = {
     ("post", "/replay"): {"operator": "any", "auditor": "any"},
     ("get", "/jobs/{job_id}"): {"operator": "any", "auditor": "any"},
     ("post", "/units/{code}/evidence"): {"unit": "own"},
+    ("put", "/units/{code}/evidence/{version}/publicity"): {"unit": "own"},
     ("get", "/units/{code}/evidence/{sha256}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/receipts/{version}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/receipts/{version}.pdf"): {"unit": "own", "supervisor": "own", "nacc": "any",

@@ -395,3 +395,74 @@ def test_public_pdfs_have_their_own_lower_limit_and_one_render_per_document(hist
     again = history["reader"].get(path)
     assert again.status_code == 200 and again.headers["ETag"] != first.headers["ETag"]
     assert again.data == first.data          # the same signed bytes: a second render would sign at another instant
+
+
+def test_no_stale_304_when_the_unit_or_the_windows_change(history, app_factory, fake_redis, settings, clock):
+    """The documents print the unit's registered name and the round's due date: re-registering the unit or NACC
+    moving a window gives a new ETag (200 with the new text), not a 304 for the old one; If-None-Match: * is no
+    way around a 404."""
+    from services.submission import handlers
+    from services.submission.service import fingerprint
+    from shared.keys import REGISTRY_STREAM
+    reader = history["reader"]
+    path = f"{BASE}/public/units/{UNIT}/disclosure/2564/report-6.pdf"
+    first = reader.get(path)
+    json_tag = reader.get(f"{BASE}/public/units/{UNIT}/disclosure/2564").headers["ETag"]
+    writer = app_factory(fake_redis)
+    writer.extensions["ncc"]["service"].execute(REGISTRY_STREAM, lambda s, ctx: handlers.register_unit(
+        s, {"code": UNIT, "name_th": "สำนักงานที่เปลี่ยนชื่อใหม่", "kind": "district_office",
+            "province": "กรุงเทพมหานคร"}, ctx), actor={"username": "op", "role": "operator"}, fp=fingerprint("T", "r", {}))
+    Tracker(fake_redis, settings).project(REGISTRY_STREAM)
+    renamed = reader.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert renamed.status_code == 200 and "สำนักงานที่เปลี่ยนชื่อใหม่" in pdf_text(renamed.data)
+    moved = writer.test_client().put(f"{BASE}/windows/2564/6", headers=H_NACC, json={
+        "due_at": "2021-05-10T23:59:00+07:00", "locks_at": "2021-05-25T23:59:00+07:00"})
+    assert moved.status_code == 201, moved.json
+    Tracker(fake_redis, settings).project("windows")
+    again = reader.get(f"{BASE}/public/units/{UNIT}/disclosure/2564", headers={"If-None-Match": json_tag})
+    assert again.status_code == 200 and again.json["reports"]["6"]["due_at"].startswith("2021-05-10")
+    assert again.json["reports"]["6"]["on_time"] is True            # by the due date in force, as compliance counts
+    for missing in (f"/units/{UNIT}/disclosure/2564/report-12.pdf", f"/units/{UNIT}/disclosure/2570/plan.csv"):
+        assert _public(history, missing, headers={"If-None-Match": "*"}).status_code == 404
+
+
+def test_receipt_checks_refuse_missing_fields_and_malformed_keys(history, tmp_path):
+    """A receipt without one of its fields is not valid (not read as null); a keys file of the wrong shape makes
+    the offline check say BAD, never crash; a keys file others can read is refused at start."""
+    from shared import signing
+    keys = _public(history, "/keys").json
+    receipt = dict(history["amended"]["receipt"])
+    del receipt["stream"]
+    assert verify_receipt(receipt, keys["keys"]) == (False, "the receipt lacks fields the signature covers: stream")
+    (tmp_path / "receipt.json").write_text(json.dumps(history["amended"]["receipt"]))
+    for shape in (["a", "b"], {"keys": [{"key_id": history["amended"]["receipt"]["key_id"]}]}, {"keys": [1, None]}):
+        (tmp_path / "keys.json").write_text(json.dumps(shape))
+        run = subprocess.run([sys.executable, "-m", "shared.offline", str(tmp_path / "receipt.json"), "--key",
+                              str(tmp_path / "keys.json")], cwd=ROOT, capture_output=True, text=True)
+        assert run.returncode == 1 and "receipt BAD" in run.stdout and "Traceback" not in run.stderr, run.stderr
+    signing.ensure(tmp_path / "k")
+    (tmp_path / "k" / "keys.json").chmod(0o644)
+    with pytest.raises(signing.KeysMissingError, match="chmod 600"):
+        signing.load(tmp_path / "k")
+
+
+def test_only_the_web_app_may_say_whose_request_it_forwards(app_factory, fake_redis, settings, clock):
+    """Behind one trusted proxy, a forwarded address counts only with the web app's token: a client that reaches
+    the API directly and forges X-Forwarded-For is still limited as itself; the web app's readers are counted
+    each on their own."""
+    from shared.web import PROXY_HEADER, proxy_token
+    app_factory(fake_redis)
+    Tracker(fake_redis, settings).project("registry")
+    reader = create_reader(settings.but(public_rate_limit="2 per minute", forwarded_hops=1), redis=fake_redis,
+                           clock=clock).test_client()
+    me = {"REMOTE_ADDR": "10.0.0.7"}
+    forged = [reader.get(f"{BASE}/public/units", environ_base=me,
+                         headers={"X-Forwarded-For": f"192.0.2.{n}"}).status_code for n in range(3)]
+    assert forged == [200, 200, 429]
+    token = {PROXY_HEADER: proxy_token(settings.secret_key)}
+    readers = [reader.get(f"{BASE}/public/units", environ_base={"REMOTE_ADDR": "10.0.0.8"},
+                          headers={"X-Forwarded-For": f"198.51.100.{n}", **token}).status_code for n in range(3)]
+    assert readers == [200, 200, 200]
+    wrong = reader.get(f"{BASE}/public/units", environ_base=me,
+                       headers={"X-Forwarded-For": "203.0.113.1", PROXY_HEADER: "0" * 64})
+    assert wrong.status_code == 429

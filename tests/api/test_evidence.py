@@ -231,3 +231,78 @@ def test_the_store_is_any_fsspec_filesystem():
     assert store.check(sha) == "changed"
     store.fs.rm(store.path(sha))
     assert store.check(sha) == "missing" and store.get(sha) is None
+
+
+def test_a_file_that_only_starts_like_its_kind_is_refused(world):
+    """'%PDF' followed by a web page, a JPEG header over a script, a zip that is not a Word document: 415, and
+    nothing kept."""
+    files = stored(world)
+    fake_docx = io.BytesIO()
+    with zipfile.ZipFile(fake_docx, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("evil.html", "<script>alert(1)</script>")
+    for data, name in ((b"%PDF-1.7\n<html><script>alert(1)</script></html>", "a.pdf"),
+                       (b"\xff\xd8\xff\xe0<script>alert(1)</script>", "a.jpg"),
+                       (fake_docx.getvalue(), "a.docx")):
+        answer = upload(world, data, name)
+        assert answer.status_code == 415, (name, answer.json)
+    assert stored(world) == files
+
+
+def test_a_refusal_after_the_file_was_kept_writes_nothing_and_serves_nothing(world):
+    """A stale If-Match (412) and an Idempotency-Key of another request (422) are decided after the file is kept:
+    the log is unchanged, and the file, which no event names, is served to no one."""
+    first = upload(world, a_pdf("first"), "first.pdf", headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201
+    before = dump_log(world["redis"])
+    stale_file, other_file = a_pdf("stale"), a_pdf("other")
+    assert upload(world, stale_file, "stale.pdf", headers={"If-Match": '"1"'}).status_code == 412
+    assert upload(world, other_file, "other.pdf", headers={"Idempotency-Key": "k-1"}).status_code == 422
+    assert dump_log(world["redis"]) == before
+    for data in (stale_file, other_file):
+        assert world["reader"].get(f"{BASE}/units/{UNIT}/evidence/{sha256_of(data)}", headers=H).status_code == 404
+        assert world["reader"].get(f"{BASE}/public/units/{UNIT}/evidence/{sha256_of(data)}").status_code == 404
+
+
+def test_files_go_only_on_reports_that_may_still_be_corrected(world, app_factory, fake_redis, clock):
+    """A file for a round with no report yet is 409 report_required; once the round has locked, 409 round_locked;
+    nothing is kept either way."""
+    files = stored(world)
+    early = upload(world, a_pdf("early"), "early.pdf", fiscal_year=2564, round=6)
+    assert early.status_code == 409 and early.json["rule"] == "report_required"
+    assert world["writer"].put(f"{BASE}/units/{UNIT}/reports/2564/6", headers=H, json={"entries": [
+        {"item_id": world["item"], "status": "completed"}]}).status_code == 201
+    clock.advance(days=60)
+    late = upload(world, a_pdf("late"), "late.pdf", fiscal_year=2564, round=6)
+    assert late.status_code == 409 and late.json["rule"] == "round_locked"
+    assert stored(world) == files
+
+
+def test_a_published_file_can_be_withdrawn_and_published_again(world, clock):
+    """Taking a file off the public pages (with a reason) hides it from the disclosure and its public address, and
+    is a new published version; the unit still gets it; the same state again is 409; a report's file cannot be
+    published again once the report has locked, but can always be withdrawn."""
+    data = a_pdf("withdraw")
+    attached = upload(world, data, "ข้อมูลส่วนบุคคล.pdf", public="true").json["version"]
+    public_url = f"{BASE}/public/units/{UNIT}/evidence/{sha256_of(data)}"
+    assert world["reader"].get(public_url).status_code == 200
+    change = lambda public, reason="มีข้อมูลส่วนบุคคล": world["writer"].put(  # noqa: E731
+        f"{BASE}/units/{UNIT}/evidence/{attached}/publicity", json={"public": public, "reason": reason}, headers=H)
+    withdrawn = change(False)
+    assert withdrawn.status_code == 201 and withdrawn.json["type"] == "EvidencePublicityChanged"
+    doc = world["reader"].get(f"{BASE}/public/units/{UNIT}/disclosure/2564").json
+    assert doc["plan"]["items"][0]["evidence"] == [] and doc["versions"][0]["version"] == withdrawn.json["version"]
+    assert "ข้อมูลส่วนบุคคล.pdf" not in str(doc) and world["reader"].get(public_url).status_code == 404
+    assert world["reader"].get(f"{BASE}/units/{UNIT}/evidence/{sha256_of(data)}", headers=H).data == data
+    assert change(False).json["rule"] == "no_change"
+    assert change(True).status_code == 201 and world["reader"].get(public_url).status_code == 200
+    assert world["writer"].put(f"{BASE}/units/{UNIT}/evidence/999/publicity", json={"public": False, "reason": "x"},
+                               headers=H).status_code == 404
+    assert world["writer"].put(f"{BASE}/units/{UNIT}/reports/2564/6", headers=H, json={"entries": [
+        {"item_id": world["item"], "status": "completed"}]}).status_code == 201
+    on_report = upload(world, a_png(), "ภาพ.png", public="true", fiscal_year=2564, round=6).json["version"]
+    clock.advance(days=60)
+    url = f"{BASE}/units/{UNIT}/evidence/{on_report}/publicity"
+    assert world["writer"].put(url, json={"public": False, "reason": "ผิดไฟล์"}, headers=H).status_code == 201
+    locked = world["writer"].put(url, json={"public": True, "reason": "ขอเผยแพร่"}, headers=H)
+    assert locked.status_code == 409 and locked.json["rule"] == "round_locked"

@@ -46,6 +46,9 @@ def test_every_service_command_starts(redis_server, tmp_path):
             if "NCC_KEY_DIR" in env:
                 assert env["NCC_KEY_DIR"] == "/keys" and "./keys:/keys:ro" in svc["volumes"]
                 env["NCC_KEY_DIR"] = str(tmp_path / "keys")
+            if name in ("submission", "tracker-api"):        # both see the one evidence volume
+                assert env["NCC_EVIDENCE_URL"] == "file:///evidence" and "evidence:/evidence" in svc["volumes"]
+                env["NCC_EVIDENCE_URL"] = f"file://{tmp_path}/evidence"
             for key, value in env.items():
                 for compose_address, local in addresses.items():
                     env[key] = value = value.replace(compose_address, local)

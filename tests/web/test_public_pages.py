@@ -216,7 +216,19 @@ def test_unit_attaches_evidence_and_the_public_sees_only_what_it_published(brows
     browser.sign_out().go(f"/public/units/{UNIT}/{FY}", shot="public-disclosure-evidence")
     links = browser.all("ul.files a")
     assert [a.text for a in links] == ["ภาพรวมการอบรม.pdf"]
-    status, body, headers = http("GET", links[0].get_attribute("href"))
+    links_url = links[0].get_attribute("href")
+    status, body, headers = http("GET", links_url)
     assert status == 200 and body == pdf.read_bytes() and headers["Content-Type"] == "application/pdf"
     private = events[-1]["payload"]["sha256"]
     assert http("GET", f"{stack.web}/public/units/{UNIT}/evidence/{private}")[0] == 404
+    # published by mistake: the unit takes it off the public page, with its reason
+    browser.sign_in(UNIT).go(item_page)
+    attached = events[before]["version"]
+    browser.type(f"#publicity-reason-{attached}", "มีภาพบุคคลที่ไม่ได้ขออนุญาต")
+    browser.submit(f"#publicity-{attached} button[type=submit]", shot="evidence-withdrawn")
+    assert "นำไฟล์ออกจากหน้าเผยแพร่ของหน่วยงานแล้ว" in browser.find(".notice").text
+    assert stack.events(UNIT)[-1]["type"] == "EvidencePublicityChanged"
+    stack.projected(UNIT)
+    browser.sign_out().go(f"/public/units/{UNIT}/{FY}")
+    assert browser.all("ul.files a") == []
+    assert http("GET", links_url)[0] == 404
