@@ -48,6 +48,7 @@ def services(env: dict) -> list[Service]:
                 {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
         *workers,
         Service("scheduler", [python, "-m", "services.tracker.scheduler"]),
+        Service("reminders", [python, "-m", "services.submission.reminders"]),
     ]
 
 

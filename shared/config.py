@@ -32,6 +32,7 @@ class Settings:
     append_retries: int = 10        # re-decisions after losing a race; each loss is another writer's success,
                                     # so N concurrent writers on one unit always land with N-1 retries
     tracker_batch: int = 500        # events a projection step folds before its atomic write
+    reminder_seconds: int = 60      # how often the reminder scheduler looks for rules that are due
     sweep_seconds: int = 5          # how often the scheduler sweeps for streams left behind
     environment: str = "development"   # from the environment: NCC_ENV, "production" unless said otherwise
     secret_key: str = DEFAULT_SECRET   # signs access tokens; both services share it
@@ -103,6 +104,7 @@ def from_env(env: dict | None = None) -> Settings:
         append_retries=_int(env, "NCC_APPEND_RETRIES", defaults.append_retries),
         tracker_batch=_int(env, "NCC_TRACKER_BATCH", defaults.tracker_batch),
         sweep_seconds=_int(env, "NCC_SWEEP_SECONDS", defaults.sweep_seconds),
+        reminder_seconds=_int(env, "NCC_REMINDER_SECONDS", defaults.reminder_seconds),
         environment=env.get("NCC_ENV") or "production",
         secret_key=env.get("NCC_SECRET_KEY") or defaults.secret_key,
         token_ttl_seconds=_int(env, "NCC_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),

@@ -92,7 +92,11 @@ def new_event(*, stream: str, version: int, type_: str, payload: dict, actor: di
 # Upcasters: (type, version) -> the payload one version up. Stored events are never rewritten (their
 # hashes cover what was written); folds read them through ``upcast``.
 UPCASTERS = {
-    ("ReminderSent", 1): lambda p: {**p, "channel": "in_app"},
+    ("ReminderSent", 1): lambda p: {**p, "channel": "in_app", "rule": None},
+    ("ReminderSent", 2): lambda p: {**p, "rule": None},
+    ("ReportReviewed", 1): lambda p: {**p, "entries": []},
+    ("ReportSubmitted", 1): lambda p: p,        # v2 only allows each entry a ``response``
+    ("ReportAmended", 1): lambda p: p,
 }
 
 

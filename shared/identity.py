@@ -53,6 +53,7 @@ POLICY = {
     "remind": ("supervisor", "nacc"),
     "exception": ("supervisor", "nacc"),
     "window": ("nacc",),
+    "reminder_rule": ("nacc", "supervisor"),     # NACC's are national; a supervisor's go to its own units
 }
 
 

@@ -107,6 +107,11 @@ class Keys:
         return f"{self.prefix}:throttle:{kind}:{who}"
 
     @property
+    def reminders_done(self) -> str:
+        """Set: the reminder rules (at their instant) whose every unit the scheduler has handled."""
+        return f"{self.prefix}:reminders:done"
+
+    @property
     def rate_limit_prefix(self) -> str:
         """Prefix of flask-limiter's counters (per client and limit; they expire by themselves)."""
         return f"{self.prefix}:ratelimit"

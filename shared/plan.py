@@ -137,7 +137,7 @@ def _reviewed(state: UnitState, e: Event) -> None:
     p = e.payload
     state.reports[(p["fiscal_year"], p["round"])].review = {
         "decision": p["decision"], "comment": p.get("comment"), "report_version": p["report_version"],
-        "at": e.recorded_at, "by": e.actor, "version": e.version}
+        "entries": p.get("entries") or [], "at": e.recorded_at, "by": e.actor, "version": e.version}
 
 
 @_on("ReminderSent")
@@ -190,6 +190,7 @@ class WindowsState:
     version: int = 0
     head_hash: str = GENESIS_HASH
     windows: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)      # (fiscal_year, round) -> {(scope, rule_id): ReminderRuleSet payload}
 
     def window(self, fiscal_year: int, round_: int, grace_days: int) -> fiscal.Window:
         """The window in force for a round: NACC's if set, else the default one."""
@@ -205,9 +206,13 @@ def fold_windows(events, state: WindowsState | None = None) -> WindowsState:
     state = state or WindowsState()
     for e in events:
         _check_follows(state, e, "windows")
-        if e.type != "ReportingWindowSet":
+        if e.type == "ReportingWindowSet":
+            state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
+        elif e.type == "ReminderRuleSet":
+            p = e.payload
+            state.rules.setdefault((p["fiscal_year"], p["round"]), {})[(p["scope"] or "", p["rule_id"])] = p
+        else:
             raise ValueError(f"the windows stream cannot hold {e.type} events")
-        state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
         state.version, state.head_hash = e.version, e.hash
     return state
 
@@ -248,13 +253,16 @@ def state_from_dict(data: dict) -> UnitState:
 def windows_to_dict(state: WindowsState) -> dict:
     """The windows state as JSON-native data."""
     return {"version": state.version, "head_hash": state.head_hash,
-            "windows": {_round_key(k): v for k, v in state.windows.items()}}
+            "windows": {_round_key(k): v for k, v in state.windows.items()},
+            "rules": {_round_key(k): list(v.values()) for k, v in state.rules.items()}}
 
 
 def windows_from_dict(data: dict) -> WindowsState:
     """The inverse of ``windows_to_dict``."""
     return WindowsState(data["version"], data["head_hash"],
-                        {_key_round(k): v for k, v in data["windows"].items()})
+                        {_key_round(k): v for k, v in data["windows"].items()},
+                        {_key_round(k): {(r["scope"] or "", r["rule_id"]): r for r in v}
+                         for k, v in data.get("rules", {}).items()})
 
 
 @dataclass

@@ -258,6 +258,37 @@ class ReportReviewedV1(Schema):
     report_version = fields.Integer(required=True, strict=True)
 
 
+class EntryComment(Schema):
+    """What a reviewer says of one entry of the report: what needs work there."""
+
+    item_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    comment = Text(required=True, blank=False, max_length=2000)
+
+
+class ReportReviewedV2(ReportReviewedV1):
+    """ReportReviewed v2: also a comment per entry that needs work (v1 reviews had none: ``[]``)."""
+
+    entries = fields.List(fields.Nested(EntryComment), required=True, validate=validate.Length(max=2000))
+
+
+class ReportEntryV2(ReportEntrySchema):
+    """A report entry as v2 reports record it: also the unit's answer to the reviewer's comment on it."""
+
+    response = Text(allow_none=True, max_length=2000)
+
+
+class ReportSubmittedV2(ReportSubmittedV1):
+    """ReportSubmitted v2: entries may carry ``response`` (v1 entries had none)."""
+
+    entries = fields.List(fields.Nested(ReportEntryV2), required=True)
+
+
+class ReportAmendedV2(ReportSubmittedV2):
+    """ReportAmended v2: as v1, entries as in ReportSubmitted v2."""
+
+    amendment = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
 class ReminderSentV1(Schema):
     """ReminderSent v1: a supervisor or NACC chases the unit for a round."""
 
@@ -267,12 +298,39 @@ class ReminderSentV1(Schema):
 
 
 CHANNELS = ("in_app", "email", "letter", "phone")
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 
 
 class ReminderSentV2(ReminderSentV1):
     """ReminderSent v2: also how the reminder went out (v1 reminders were all in the system: ``in_app``)."""
 
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+
+
+class ReminderSentV3(ReminderSentV2):
+    """ReminderSent v3: also the reminder rule that sent it (null: sent by hand; earlier versions were all by hand)."""
+
+    rule = fields.String(allow_none=True, required=True, validate=validate.Length(max=64))
+
+
+ANCHORS = ("opens_at", "due_at", "locks_at")
+TARGETS = ("not_submitted", "returned")
+
+
+class ReminderRuleSetV1(Schema):
+    """ReminderRuleSet v1 (stream ``windows``): when a round's scheduled reminder goes out and to whom. NACC's rules
+    (``scope`` null) are national and replace the default ones for the round; a supervisor's (``scope``: its
+    username) go to its own units besides."""
+
+    rule_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,40}$"))
+    fiscal_year = FiscalYear(required=True)
+    round = Round(required=True)
+    anchor = fields.String(required=True, validate=validate.OneOf(ANCHORS))
+    offset_days = fields.Integer(required=True, strict=True, validate=validate.Range(-90, 90))
+    target = fields.String(required=True, validate=validate.OneOf(TARGETS))
+    scope = fields.String(allow_none=True, required=True, validate=validate.Regexp(USERNAME_PATTERN))
+    message = Text(allow_none=True, max_length=2000)
+    active = fields.Boolean(required=True)
 
 
 class ReportingExceptionGrantedV1(Schema):
@@ -385,8 +443,13 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReportSubmitted", 1): ReportSubmittedV1,
     ("ReportAmended", 1): ReportAmendedV1,
     ("ReportReviewed", 1): ReportReviewedV1,
+    ("ReportReviewed", 2): ReportReviewedV2,
+    ("ReportSubmitted", 2): ReportSubmittedV2,
+    ("ReportAmended", 2): ReportAmendedV2,
     ("ReminderSent", 1): ReminderSentV1,
     ("ReminderSent", 2): ReminderSentV2,
+    ("ReminderSent", 3): ReminderSentV3,
+    ("ReminderRuleSet", 1): ReminderRuleSetV1,
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
     ("EvidenceAttached", 1): EvidenceAttachedV1,

@@ -182,7 +182,7 @@ def bulk_history(redis, keys, stream, n):
     now = datetime(2021, 4, 20, tzinfo=timezone.utc)
     for v in range(1, n + 1):
         e = new_event(stream=stream, version=v, type_="ReminderSent", actor={"username": "nacc1", "role": "nacc"},
-                      payload={"fiscal_year": 2564, "round": 6, "message": f"แจ้งเตือนครั้งที่ {v}", "channel": "in_app"},
+                      payload={"fiscal_year": 2564, "round": 6, "message": f"แจ้งเตือนครั้งที่ {v}", "channel": "in_app", "rule": None},
                       recorded_at=now, prev_hash=prev)
         assert appender.append(e).status == "ok"
         prev = e.hash

@@ -15,7 +15,8 @@ from shared.web import Blueprint
 
 from . import handlers
 from shared.identity import authorize, check_unit_code
-from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, PublicityRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
+from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, PublicityRequest,
+                      ReminderRuleRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
                       ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
 from .service import fingerprint
 
@@ -150,6 +151,16 @@ def send_reminder(body, code):
         ExceptionRequest, "Reopen a locked round for this unit until a given time")
 def grant_exception(body, code, fiscal_year, round):  # noqa: A002
     return _write(code, body, lambda s, ctx: handlers.grant_exception(s, fiscal_year, round, body, ctx))
+
+
+@_route("/reminder-rules/<int:fiscal_year>/<int:round>/<rule_id>", "PUT", "reminder_rule", ReminderRuleRequest,
+        "Set a scheduled reminder rule of a round: NACC's are national, a supervisor's go to its own units")
+def put_reminder_rule(body, fiscal_year, round, rule_id):  # noqa: A002
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", rule_id):
+        raise NotFoundError(f"no rule {rule_id!r}: rule ids are lower-case letters, digits and '-' (41 at most)")
+    scope = g.actor.username if g.actor.role == "supervisor" else None
+    return _write(WINDOWS_STREAM, body, lambda s, ctx: handlers.set_reminder_rule(
+        s, fiscal_year, round, rule_id, scope, body, ctx))
 
 
 @_route("/units/<code>/evidence/<int:version>/publicity", "PUT", "plan", PublicityRequest,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from shared import fiscal
+from shared import fiscal, reminders
 from shared.errors import InvalidError, NotFoundError, RuleError
 from shared.framework import FrameworkRegistry
 from shared.plan import Item, RegistryState, UnitState, WindowsState
@@ -251,11 +251,27 @@ def review_report(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ct
     if report.review is not None:
         raise RuleError("already_reviewed", f"the report at version {report.version} was already "
                                             f"{report.review['decision']}; a new review needs an amended report")
-    if cmd["decision"] == "returned" and not (cmd.get("comment") or "").strip():
-        raise InvalidError("a returned report needs a comment saying what to correct",
-                           field_errors={"comment": ["Required when the decision is returned."]})
+    entries = cmd.get("entries") or []
+    if cmd["decision"] == "returned" and not (cmd.get("comment") or "").strip() and not entries:
+        raise InvalidError("a returned report needs a comment saying what to correct, overall or per entry",
+                           field_errors={"comment": ["Required when the decision is returned (or comment entries)."]})
+    reported = {e["item_id"] for e in report.entries}
+    errors, seen = {}, set()
+    for n, entry in enumerate(entries):
+        if entry["item_id"] not in reported:
+            errors[n] = {"item_id": [f"The report has no entry for item {entry['item_id']}."]}
+        elif entry["item_id"] in seen:
+            errors[n] = {"item_id": [f"Item {entry['item_id']} is commented on twice."]}
+        seen.add(entry["item_id"])
+    if errors:
+        raise InvalidError("some entry comments do not name an entry of the report", field_errors={"entries": errors})
+    if entries and cmd["decision"] == "accepted":
+        raise InvalidError("entry comments say what needs work: they come with a returned report",
+                           field_errors={"entries": ["Only when the decision is returned."]})
     return Decision("ReportReviewed", {"fiscal_year": fiscal_year, "round": round_, "decision": cmd["decision"],
-                                       "comment": cmd.get("comment"), "report_version": report.version})
+                                       "comment": cmd.get("comment"), "report_version": report.version,
+                                       "entries": [{"item_id": e["item_id"], "comment": e["comment"]}
+                                                   for e in entries]})
 
 
 def attach_evidence(state: UnitState, cmd: dict, ctx: Context) -> Decision:
@@ -303,7 +319,28 @@ def change_evidence_publicity(state: UnitState, attached_version: int, cmd: dict
 def send_reminder(state: UnitState, cmd: dict, ctx: Context) -> Decision:
     """POST reminders: chase the unit for a round."""
     return Decision("ReminderSent", {"fiscal_year": cmd["fiscal_year"], "round": cmd["round"],
-                                     "message": cmd["message"], "channel": cmd.get("channel", "in_app")})
+                                     "message": cmd["message"], "channel": cmd.get("channel", "in_app"),
+                                     "rule": None})
+
+
+def scheduled_reminder(state: UnitState, rule, message: str, ctx: Context) -> Decision:
+    """A reminder rule's reminder for this unit, unless the unit is not (or no longer) one the rule is for."""
+    if not reminders.targeted(state, rule):
+        raise RuleError("not_targeted", f"unit {state.stream} is not one rule {rule.key} is for now")
+    return Decision("ReminderSent", {"fiscal_year": rule.fiscal_year, "round": rule.round, "message": message,
+                                     "channel": "in_app", "rule": rule.key})
+
+
+def set_reminder_rule(state: WindowsState, fiscal_year: int, round_: int, rule_id: str, scope: str | None,
+                      cmd: dict, ctx: Context) -> Decision:
+    """PUT reminder-rules/{fy}/{round}/{rule_id}: NACC's national rule (``scope`` None) or a supervisor's own."""
+    payload = {"rule_id": rule_id, "fiscal_year": fiscal_year, "round": round_, "anchor": cmd["anchor"],
+               "offset_days": cmd["offset_days"], "target": cmd["target"], "scope": scope,
+               "message": cmd.get("message"), "active": cmd["active"]}
+    if state.rules.get((fiscal_year, round_), {}).get((scope or "", rule_id)) == payload:
+        raise RuleError("no_change", f"reminder rule {rule_id} of fiscal year {fiscal_year} round {round_} "
+                                     "already reads like this")
+    return Decision("ReminderRuleSet", payload)
 
 
 def grant_exception(state: UnitState, fiscal_year: int, round_: int, cmd: dict, ctx: Context) -> Decision:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.schemas import (CHANNELS, DECISIONS, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
+from shared.schemas import (ANCHORS, CHANNELS, DECISIONS, TARGETS, EntryComment, ReportEntryV2, Budgets, FiscalYear, Instant, ItemDetailsSchema, Money, Reason,
                             ReportEntrySchema, Round, Text)
 
 DETAIL_FIELDS = tuple(ItemDetailsSchema().fields)
@@ -61,7 +61,8 @@ class RemoveRequest(Schema):
 class ReportRequest(Schema):
     """PUT /units/{code}/reports/{fiscal_year}/{round}."""
 
-    entries = fields.List(fields.Nested(ReportEntrySchema), required=True, validate=validate.Length(max=2000))
+    entries = fields.List(fields.Nested(ReportEntryV2), required=True, validate=validate.Length(max=2000),
+                          metadata={"description": "an entry's response answers the reviewer's comment on it"})
     note = Text(allow_none=True)
 
 
@@ -70,6 +71,8 @@ class ReviewRequest(Schema):
 
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     comment = Text(allow_none=True, max_length=5000)
+    entries = fields.List(fields.Nested(EntryComment), load_default=list, validate=validate.Length(max=2000),
+                          metadata={"description": "per entry that needs work, what to correct there"})
 
 
 class ReminderRequest(Schema):
@@ -95,6 +98,18 @@ class WindowRequest(Schema):
     opens_at = Instant()
     due_at = Instant(required=True)
     locks_at = Instant(required=True)
+
+
+class ReminderRuleRequest(Schema):
+    """PUT /reminder-rules/{fiscal_year}/{round}/{rule_id}: when the reminder goes out and to whom."""
+
+    anchor = fields.String(required=True, validate=validate.OneOf(ANCHORS),
+                           metadata={"description": "the window's date it is counted from"})
+    offset_days = fields.Integer(required=True, strict=True, validate=validate.Range(-90, 90),
+                                 metadata={"description": "days after the anchor (negative: before); sent at 09:00"})
+    target = fields.String(required=True, validate=validate.OneOf(TARGETS))
+    message = Text(allow_none=True, max_length=2000, metadata={"description": "none: the standard Thai message"})
+    active = fields.Boolean(load_default=True)
 
 
 class EvidenceForm(Schema):

@@ -114,7 +114,12 @@ def audit_entry(before: UnitState, e: Event) -> dict:
             f": {p['comment']}" if p.get("comment") else "")
         summary_th = f"{DECISION_TH[p['decision']]} {_round_th(fy, r)} โดย {e.actor['username']}" + (
             f" ความเห็น: {p['comment']}" if p.get("comment") else "")
-        changes = [{"field": "review", "old": None, "new": p["decision"]}]
+        changes = [{"field": "review", "old": None, "new": p["decision"]}] + [
+            {"field": f"entries.{c['item_id']}.review_comment", "old": None, "new": c["comment"]}
+            for c in p.get("entries") or []]
+        if p.get("entries"):
+            summary += f" ({len(p['entries'])} entries to correct)"
+            summary_th += f" ({len(p['entries'])} รายการที่ต้องแก้ไข)"
     elif t == "ReminderSent":
         summary = f"Reminder ({p['channel']}) for {_round_en(p['fiscal_year'], p['round'])}: {p['message']}"
         summary_th = f"แจ้งเตือนให้รายงานผล{_round_th(p['fiscal_year'], p['round'])}: {p['message']}"
@@ -140,6 +145,14 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary = f"Evidence {name} {'published' if p['public'] else 'taken off the public pages'}; reason: {p['reason']}"
         summary_th = (f"{'เผยแพร่' if p['public'] else 'เลิกเผยแพร่'}หลักฐาน {name} เหตุผล: {p['reason']}")
         changes = [{"field": "evidence.public", "old": attached.get("public"), "new": p["public"]}]
+    elif t == "ReminderRuleSet":
+        who, who_th = (f"supervisor {p['scope']}", f"หน่วยกำกับดูแล {p['scope']}") if p["scope"] else ("NACC", "สำนักงาน ป.ป.ช.")
+        state_en, state_th = ("", "") if p["active"] else (" (off)", " (ปิดใช้งาน)")
+        summary = (f"Reminder rule {p['rule_id']} of {_round_en(p['fiscal_year'], p['round'])} by {who}: "
+                   f"{p['offset_days']:+d} days from {p['anchor']}, to units {p['target']}{state_en}")
+        summary_th = (f"{who_th} กำหนดการแจ้งเตือน {p['rule_id']} {_round_th(p['fiscal_year'], p['round'])}: "
+                      f"{p['offset_days']:+d} วันจาก {p['anchor']}{state_th}")
+        changes = _changes({}, {k: p.get(k) for k in ("anchor", "offset_days", "target", "scope", "active")})
     elif t == "ReportingWindowSet":
         summary = (f"Window {_round_en(p['fiscal_year'], p['round'])}: opens {p['opens_at']}, due {p['due_at']}, "
                    f"locks {p['locks_at']}")

@@ -40,6 +40,7 @@ FIELD_NAMES = {
     "spent": _l("Amount disbursed"), "outputs": _l("Outputs"), "outcomes": _l("Outcomes"),
     "problems": _l("Problems and obstacles"), "suggestions": _l("Suggestions"), "note": _l("Note"),
     "review": _l("Review"), "exception_until": _l("Reports accepted until"),
+    "review_comment": _l("What to correct (the review)"), "response": _l("The unit's answer to the review"),
 }
 
 

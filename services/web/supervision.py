@@ -98,7 +98,8 @@ class ReviewForm(KeyedForm):
         Length(max=5000, message=_l("This text is too long."))])
 
     def validate_comment(self, field):
-        if self.decision.data == "returned" and not (field.data or "").strip():
+        commented = any(v.strip() for k, v in request.form.items() if k.startswith("entry-comment-"))
+        if self.decision.data == "returned" and not (field.data or "").strip() and not commented:
             from wtforms.validators import ValidationError
             raise ValidationError(_("Say what the unit should correct."))
 
@@ -328,8 +329,12 @@ def review(person, code, fy, round_):
     refusal = None
     if form.validate_on_submit():
         try:
+            entries = [{"item_id": item_id, "comment": text.strip()} for item_id, text in
+                       ((key.removeprefix("entry-comment-"), value) for key, value in request.form.items()
+                        if key.startswith("entry-comment-")) if text.strip()]
             api().write("POST", f"/units/{code}/reports/{fy}/{round_}/review", person.token,
-                        {"decision": form.decision.data, "comment": (form.comment.data or "").strip() or None},
+                        {"decision": form.decision.data, "comment": (form.comment.data or "").strip() or None,
+                         "entries": entries if form.decision.data == "returned" else []},
                         idempotency_key=form.idempotency_key.data)
         except ApiError as error:
             refusal = refused(error, form)

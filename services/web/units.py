@@ -37,7 +37,7 @@ REQUIRED = _l("This field is required.")
 DETAIL_FIELDS = ("name", "kind", "dimension", "sub_dimension", "fiscal_years", "responsible", "objectives",
                  "target_groups", "indicators", "targets", "remarks")
 TEXT_FIELDS = ("responsible", "objectives", "indicators", "targets", "remarks")
-REPORT_TEXTS = ("outputs", "outcomes", "problems", "suggestions")
+REPORT_TEXTS = ("outputs", "outcomes", "problems", "suggestions", "response")
 MONEY_FIELDS = ("budget_planned", "budget_ordinance", "spent")
 
 
@@ -318,6 +318,7 @@ class EntryForm(Form):
     outcomes = TextAreaField(_l("Outcomes"), validators=[Length(max=5000)])
     problems = TextAreaField(_l("Problems and obstacles"), validators=[Length(max=5000)])
     suggestions = TextAreaField(_l("Suggestions"), validators=[Length(max=5000)])
+    response = TextAreaField(_l("Your answer to the reviewer's comment"), validators=[Length(max=2000)])
 
     def validate_reason(self, field):
         if self.status.data == "not_feasible" and not field.data:
@@ -738,11 +739,16 @@ def report(person, code, fy, round_):
     by_id = {i["item_id"]: i for i in state["state"]["items"]}
     for sub in form.entries:
         rows.append((sub.form, by_id.get(sub.form.item_id.data)))
+    # what the reviewer said of each entry, shown beside it while the report is returned
+    review = (latest or {}).get("review") or {}
+    entry_comments = {c["item_id"]: c["comment"] for c in review.get("entries") or []} \
+        if review.get("decision") == "returned" else {}
     return render_template("units/report.html", code=code, fy=fy, round_=round_, line=line, state=state,
                            latest=latest, form=form, rows=rows, may_edit=may_edit, refusal=refusal,
                            fresh=request.method == "GET" and not recorded, recorded=recorded,
                            items=by_id, versions=_report_versions(person, code, fy, round_),
                            posted=request.method == "POST", unit=_unit(person, code, status),
+                           entry_comments=entry_comments,
                            notice=session.pop("notice", None) if request.method == "GET" else None)
 
 

@@ -224,6 +224,7 @@ WHO = {
     ("post", "/units/{code}/reminders"): {"supervisor": "own", "nacc": "any"},
     ("post", "/units/{code}/reports/{fiscal_year}/{round}/exceptions"): {"supervisor": "own", "nacc": "any"},
     ("put", "/windows/{fiscal_year}/{round}"): {"nacc": "any"},
+    ("put", "/reminder-rules/{fiscal_year}/{round}/{rule_id}"): {"nacc": "any", "supervisor": "any"},
     ("get", "/units/{code}/status"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/audit"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/events"): {"nacc": "any", "auditor": "any"},
@@ -287,6 +288,7 @@ def test_role_matrix(env):
         for scope in ("own", "other"):
             path = template.replace("{fiscal_year}", "2564").replace("{round}", "6").replace("{item_id}", "item001")
             path = path.replace("{job_id}", job_id).replace("{version}", "1").replace("{sha256}", sha256)
+            path = path.replace("{rule_id}", "rule-1")
             path = path.replace("{code}", "3100100" if scope == "own" else "3100200")
             path = path.replace("{username}", "sup01" if scope == "own" else "sup02")
             body = ({"data": {"item_id": "x"}, "content_type": "multipart/form-data"} if template.endswith("/evidence")

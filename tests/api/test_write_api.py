@@ -284,3 +284,49 @@ def test_refused_write_is_not_nudged(fast_client, nudges):
     """Only accepted writes nudge the tracker."""
     fast_client.post(f"{BASE}/units/3100100/plan/items", json=ITEM, headers=UNIT)
     assert nudges == []
+
+
+def test_a_review_names_the_entries_that_need_work_and_the_amendment_answers_them(app_factory, fake_redis,
+                                                                                  settings, clock):
+    """A returned report names entries with a comment each (one event); the unit's correction answers each entry;
+    the audit trail shows the comments and the answers; a comment on an entry the report has not is 422, and an
+    accepted report takes no entry comments."""
+    from services.tracker.app import create_app as create_reader
+    from services.tracker.jobs import Tracker
+    from shared.identity import actor_from_header
+    client = app_factory(fake_redis).test_client()
+    unit, sup = {"X-Actor": "unit:3100100"}, {"X-Actor": "supervisor:sup01"}
+    client.put("/api/v1/units/3100100/plan", json=PLAN, headers=unit)
+    first = client.post("/api/v1/units/3100100/plan/items", json=ITEM, headers=unit).json["item_id"]
+    second = client.post("/api/v1/units/3100100/plan/items", json={**ITEM, "name": "มาตรการที่สอง"},
+                         headers=unit).json["item_id"]
+    assert client.put("/api/v1/units/3100100/reports/2564/6", headers=unit, json={"entries": [
+        {"item_id": first, "status": "in_progress"}, {"item_id": second, "status": "completed"}]}).status_code == 201
+    review = "/api/v1/units/3100100/reports/2564/6/review"
+    bad = client.post(review, headers=sup, json={"decision": "returned", "entries": [
+        {"item_id": "nope", "comment": "x"}]})
+    assert bad.status_code == 422 and "entries" in bad.json["errors"]["json"], bad.json
+    assert client.post(review, headers=sup, json={"decision": "accepted", "entries": [
+        {"item_id": first, "comment": "x"}]}).status_code == 422
+    returned = client.post(review, headers=sup, json={"decision": "returned", "entries": [
+        {"item_id": first, "comment": "ใส่งบที่เบิกจ่ายด้วย"}]})
+    assert returned.status_code == 201, returned.json
+    amended = client.put("/api/v1/units/3100100/reports/2564/6", headers=unit, json={"entries": [
+        {"item_id": first, "status": "in_progress", "spent": "1200", "response": "เพิ่มยอดเบิกจ่ายแล้ว"},
+        {"item_id": second, "status": "completed"}]})
+    assert amended.status_code == 201, amended.json
+    for stream in ("registry", "3100100"):
+        Tracker(fake_redis, settings).project(stream)
+    reader = create_reader(settings, redis=fake_redis, clock=clock, identify=actor_from_header).test_client()
+    audit = reader.get("/api/v1/units/3100100/audit", headers=unit)
+    assert audit.status_code == 200, audit.json
+    trail = audit.json["entries"]
+    reviewed = next(e for e in trail if e["type"] == "ReportReviewed")
+    assert {"field": f"entries.{first}.review_comment", "old": None, "new": "ใส่งบที่เบิกจ่ายด้วย"} in reviewed["changes"]
+    corrected = next(e for e in trail if e["type"] == "ReportAmended")
+    assert {"field": f"entries.{first}.response", "old": None, "new": "เพิ่มยอดเบิกจ่ายแล้ว"} in corrected["changes"]
+    state = reader.get("/api/v1/units/3100100/state", headers=unit).json["state"]
+    assert state["reports"]["2564:6"]["review"] is None            # the correction opens it again
+    at_review = reader.get(f"/api/v1/units/3100100/state?version={returned.json['version']}", headers=unit).json
+    assert at_review["state"]["reports"]["2564:6"]["review"]["entries"] == [
+        {"item_id": first, "comment": "ใส่งบที่เบิกจ่ายด้วย"}]

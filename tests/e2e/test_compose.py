@@ -34,7 +34,7 @@ def test_every_service_command_starts(redis_server, tmp_path):
     from shared import signing
     signing.ensure(tmp_path / "keys")
     services = {name: svc for name, svc in compose()["services"].items() if name != "redis"}
-    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "web"}
+    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "reminders", "web"}
     services = dict(sorted(services.items(), key=lambda kv: kv[0] == "web"))     # the web app after the APIs
     addresses = {}
     procs = []

@@ -14,7 +14,7 @@ ACTOR = {"username": "3100100", "role": "unit"}
 
 def event(version, prev_hash, stream="3100100", reminder="กรุณารายงาน"):
     return new_event(stream=stream, version=version, type_="ReminderSent", actor=ACTOR, recorded_at=T0,
-                     payload={"fiscal_year": 2564, "round": 6, "message": reminder, "channel": "in_app"}, prev_hash=prev_hash)
+                     payload={"fiscal_year": 2564, "round": 6, "message": reminder, "channel": "in_app", "rule": None}, prev_hash=prev_hash)
 
 
 @pytest.fixture

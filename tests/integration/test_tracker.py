@@ -96,7 +96,7 @@ def _poison(redis, keys, stream, payload_type="ItemEdited", payload=None, schema
     """Append an event the tracker cannot apply, directly (as a bug or a newer writer might)."""
     version, head = head_of(redis, keys, stream)
     event = new_event(stream=stream, version=version + 1, type_="ReminderSent",
-                      payload={"fiscal_year": 2564, "round": 6, "message": "x", "channel": "in_app"},
+                      payload={"fiscal_year": 2564, "round": 6, "message": "x", "channel": "in_app", "rule": None},
                       actor={"username": "x", "role": "nacc"}, recorded_at=datetime.now(timezone.utc),
                       prev_hash=head)
     raw = event.to_dict()

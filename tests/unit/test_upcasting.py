@@ -1,4 +1,4 @@
-"""Event schema versioning: a history with v1 ReminderSent events replays like one with only v2 events."""
+"""Event schema versioning: a history with v1 and v2 ReminderSent events replays like one with only v3 events."""
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -24,12 +24,14 @@ def stored(type_, version, schema_version, payload, prev):
 
 
 def history(reminder_versions):
-    """A plan, then one reminder per entry of ``reminder_versions`` (1: old shape, 2: current shape)."""
+    """A plan, then one reminder per entry of ``reminder_versions`` (1, 2: older shapes; 3: the current one)."""
     events = [stored("PlanDeclared", 1, 1, PLAN, GENESIS_HASH)]
     for n, schema_version in enumerate(reminder_versions, start=2):
         payload = {"fiscal_year": 2564, "round": 6, "message": f"เตือนครั้งที่ {n}"}
-        if schema_version == 2:
+        if schema_version >= 2:
             payload["channel"] = "in_app"
+        if schema_version >= 3:
+            payload["rule"] = None
         events.append(stored("ReminderSent", n, schema_version, payload, events[-1].hash))
     return events
 
@@ -41,10 +43,11 @@ def comparable(events):
 
 
 def test_mixed_history_replays_like_current_only():
-    """v1 + v2 reminders fold to the same state, and the same audit lines, as v2 only."""
-    mixed, current = history([1, 2, 1]), history([2, 2, 2])
+    """v1, v2 and v3 reminders fold to the same state, and the same audit lines, as v3 only."""
+    mixed, current = history([1, 2, 3]), history([3, 3, 3])
     assert comparable(mixed) == comparable(current)
-    assert all(r["channel"] == "in_app" for r in fold_onto(UnitState("3100100"), mixed).reminders)
+    assert all(r["channel"] == "in_app" and r["rule"] is None
+               for r in fold_onto(UnitState("3100100"), mixed).reminders)
     audit_mixed = [a["summary_th"] for a in audit_trail("3100100", mixed)]
     audit_current = [a["summary_th"] for a in audit_trail("3100100", current)]
     assert audit_mixed == audit_current
@@ -56,20 +59,21 @@ def test_old_events_still_verify_as_written():
     read_back = [decode(encode(e)) for e in mixed]
     assert read_back == mixed and read_back[1].schema_version == 1
     assert verify_chain(read_back, "3100100").ok
-    assert upcast(read_back[1]).schema_version == 2 and read_back[1].payload.get("channel") is None
+    assert upcast(read_back[1]).schema_version == 3 and read_back[1].payload.get("channel") is None
 
 
 def test_new_events_are_written_at_the_current_version():
-    """The write side writes v2."""
+    """The write side writes v3."""
     e = new_event(stream="3100100", version=1, type_="ReminderSent", actor=NACC, recorded_at=AT,
-                  payload={"fiscal_year": 2564, "round": 6, "message": "x", "channel": "letter"}, prev_hash=GENESIS_HASH)
-    assert e.schema_version == 2
+                  payload={"fiscal_year": 2564, "round": 6, "message": "x", "channel": "letter", "rule": None},
+                  prev_hash=GENESIS_HASH)
+    assert e.schema_version == 3
 
 
 def test_unknown_version_fails_loudly():
     """A version this code cannot read raises, in decode and in upcast; nothing is skipped."""
     plan = history([])[0]
-    future = stored("ReminderSent", 2, 3, {"fiscal_year": 2564, "round": 6, "message": "x"}, plan.hash)
+    future = stored("ReminderSent", 2, 4, {"fiscal_year": 2564, "round": 6, "message": "x"}, plan.hash)
     with pytest.raises(UnknownSchemaVersionError):
         decode(encode(future))
     with pytest.raises(UnknownSchemaVersionError):

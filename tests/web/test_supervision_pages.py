@@ -215,7 +215,7 @@ def test_remind_all_not_reported(browser, stack, current):
         assert len(sent) == before[code] + 1, code
         expected = typed_no_plan if mixed and code in planless else typed
         assert sent[-1]["payload"] == {"fiscal_year": fy, "round": rnd, "channel": "in_app",
-                                       "message": expected}
+                                       "message": expected, "rule": None}
         assert sent[-1]["actor"]["username"] == SUPERVISOR
     for code in others:
         assert len(reminders(code)) == before[code], code
@@ -411,3 +411,37 @@ def test_narrow_screen(browser, stack, username, path, name):
     assert max(overflow[:2]) <= overflow[2], overflow
     for image in browser.all("figure.chart img"):
         assert image.size["width"] <= 375
+
+
+ENTRY_REVIEWED = SUP02_UNITS[-4]
+
+
+def test_return_names_an_entry_and_the_unit_answers_it(browser, stack, current):
+    """The supervisor returns the report with a comment on its entry only; the unit sees it beside that entry in
+    its form, answers it and sends the correction; the audit trail carries the comment and the answer."""
+    fy, rnd = current
+    file_report(stack, ENTRY_REVIEWED, fy, rnd, "อบรมแล้ว 1 รุ่น")
+    browser.sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
+    browser.go(f"/supervisor/units/{ENTRY_REVIEWED}/{fy}/{rnd}/review")
+    item_id = next(e["payload"]["item_id"] for e in stack.events(ENTRY_REVIEWED) if e["type"] == "ItemAdded")
+    browser.find("input[value=returned]").click()
+    browser.type(f"#entry-comment-{item_id}", "ระบุจำนวนผู้เข้าอบรมให้ชัดเจน")
+    browser.submit("main form#review-form button[type=submit]", shot="supervisor-review-entry")
+    assert round_of(stack, ENTRY_REVIEWED, fy, rnd)["state"] == "returned"
+    review = stack.events(ENTRY_REVIEWED)[-1]
+    assert review["type"] == "ReportReviewed" and review["payload"]["entries"] == [
+        {"item_id": item_id, "comment": "ระบุจำนวนผู้เข้าอบรมให้ชัดเจน"}]
+    browser.sign_out().sign_in(ENTRY_REVIEWED, stack.activate(ENTRY_REVIEWED))
+    browser.go(f"/units/{ENTRY_REVIEWED}/reports/{fy}/{rnd}", shot="unit-report-entry-comment")
+    assert "ระบุจำนวนผู้เข้าอบรมให้ชัดเจน" in browser.find("#entry-0 .entry-review").text
+    browser.type("#entries-0-outputs", "อบรมแล้ว 1 รุ่น 45 คน")
+    browser.type("#entries-0-response", "เพิ่มจำนวนผู้เข้าอบรมแล้ว")
+    browser.submit("form.report-form button[type=submit]")
+    corrected = stack.events(ENTRY_REVIEWED)[-1]
+    assert corrected["type"] == "ReportAmended"
+    assert corrected["payload"]["entries"][0]["response"] == "เพิ่มจำนวนผู้เข้าอบรมแล้ว"
+    stack.projected(ENTRY_REVIEWED)
+    audit = stack.api("GET", "tracker", f"/units/{ENTRY_REVIEWED}/audit", ENTRY_REVIEWED)[1]["entries"]
+    fields = {c["field"]: c["new"] for e in audit for c in e["changes"]}
+    assert fields[f"entries.{item_id}.review_comment"] == "ระบุจำนวนผู้เข้าอบรมให้ชัดเจน"
+    assert fields[f"entries.{item_id}.response"] == "เพิ่มจำนวนผู้เข้าอบรมแล้ว"

@@ -1,0 +1,96 @@
+"""Scheduled reminders: which rules a round has, when each fires, and which units it is for. Pure, no I/O.
+
+A rule names an anchor of the round's window (``opens_at``, ``due_at``, ``locks_at``), an offset in days and a
+target (units that have not reported; units whose report was returned and not yet corrected). It fires at 09:00
+Bangkok time on the anchor's day plus the offset, so a window NACC moves moves its pending reminders with it.
+NACC's rules for a round replace the default ones; a supervisor's rules go to its own units besides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from .fiscal import BANGKOK, bangkok_iso
+
+SEND_AT = time(9, 0)
+# the default national rules (as DHIS2 schedules notifications relative to a period's due date)
+DEFAULT_RULES = (
+    ("due-minus-14", "due_at", -14, "not_submitted"),
+    ("due-minus-3", "due_at", -3, "not_submitted"),
+    ("due-day", "due_at", 0, "not_submitted"),
+    ("due-plus-1", "due_at", 1, "not_submitted"),
+    ("lock-minus-3", "locks_at", -3, "not_submitted"),
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One reminder rule of a round, national (``scope`` None) or a supervisor's."""
+
+    rule_id: str
+    fiscal_year: int
+    round: int
+    anchor: str
+    offset_days: int
+    target: str
+    scope: str | None = None
+    message: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What makes the reminder it sends unique for a unit: the round, the scope and the rule."""
+        return f"reminder-{self.fiscal_year}-{self.round}-{self.scope or 'national'}-{self.rule_id}"
+
+    def fires_at(self, window) -> datetime:
+        """09:00 Bangkok on the day of the window's anchor plus the offset."""
+        day = getattr(window, self.anchor).astimezone(BANGKOK).date() + timedelta(days=self.offset_days)
+        return datetime.combine(day, SEND_AT, BANGKOK)
+
+
+def rules_of(windows, fiscal_year: int, round_: int) -> list[Rule]:
+    """The round's rules in force: NACC's active national ones if NACC set any for the round (else the defaults),
+    then every supervisor's active ones."""
+    set_ = windows.rules.get((fiscal_year, round_), {})
+    national = [p for (scope, _id), p in sorted(set_.items()) if not scope]
+    if national:
+        rules = [_rule(p) for p in national if p["active"]]
+    else:
+        rules = [Rule(rule_id, fiscal_year, round_, anchor, offset, target)
+                 for rule_id, anchor, offset, target in DEFAULT_RULES]
+    rules += [_rule(p) for (scope, _id), p in sorted(set_.items()) if scope and p["active"]]
+    return rules
+
+
+def _rule(p: dict) -> Rule:
+    return Rule(p["rule_id"], p["fiscal_year"], p["round"], p["anchor"], p["offset_days"], p["target"],
+                p["scope"], p.get("message"))
+
+
+def targeted(state, rule: Rule) -> bool:
+    """Whether the rule's reminder is for this unit now: it has not reported the round, or its report was returned
+    and not corrected since (a correction clears the review)."""
+    report = state.reports.get((rule.fiscal_year, rule.round))
+    if rule.target == "not_submitted":
+        return report is None
+    return report is not None and bool(report.review) and report.review["decision"] == "returned"
+
+
+def due_rules(windows, now: datetime, grace_days: int, catch_up: timedelta, done: set) -> list[tuple[Rule, datetime]]:
+    """The rules whose instant has come (at most ``catch_up`` ago: a reminder later than that is stale, a later
+    rule covers it) and that are not ``done``, for the rounds of the fiscal years around ``now``."""
+    from .fiscal import fiscal_year_of
+    out = []
+    current = fiscal_year_of(now)
+    for fiscal_year in (current - 1, current, current + 1):
+        for round_ in (6, 12):
+            window = windows.window(fiscal_year, round_, grace_days)
+            for rule in rules_of(windows, fiscal_year, round_):
+                at = rule.fires_at(window)
+                if at <= now and now - at <= catch_up and done_key(rule, at) not in done:
+                    out.append((rule, at))
+    return sorted(out, key=lambda pair: pair[1])
+
+
+def done_key(rule: Rule, at: datetime) -> str:
+    """The marker of a rule whose every unit has been handled at that instant."""
+    return f"{rule.key}@{bangkok_iso(at)}"
