@@ -353,16 +353,28 @@ def home(person, code):
     code = _code(code)
     status = api().read(f"/units/{code}/status", person.token)
     form = keyed(PlanForm()) if status.get("plan") is None and _may_edit(person, code) else None
-    return render_template("units/home.html", code=code, status=status, form=form, reviews=_reviews(person, code),
+    state = _state(person, code)
+    reviews = {key: r["review"] for key, r in state["state"]["reports"].items() if r.get("review")}
+    sent = sorted(state["state"].get("reminders") or [], key=lambda r: r["version"], reverse=True)
+    return render_template("units/home.html", code=code, status=status, form=form, reviews=reviews,
+                           reminders=sent[:REMINDERS_SHOWN], chasing=_chasing(status, sent),
                            may_edit=_may_edit(person, code), notice=session.pop("notice", None),
                            unit=_unit(person, code, status), role=person.role)
 
 
-def _reviews(person, code: str) -> dict:
-    """Each round's latest review with its comment and time ("2569:6" -> review): the status's rounds carry the
-    decision only, the state's reports the whole review."""
-    state = _state(person, code)
-    return {key: r["review"] for key, r in state["state"]["reports"].items() if r.get("review")}
+REMINDERS_SHOWN = 10
+TO_DO = ("open", "overdue", "returned")       # a round the unit still has to report on, or to correct
+
+
+def _chasing(status: dict, reminders: list) -> list:
+    """The latest reminder of each round the unit still has to report on or correct (the home page's banner)."""
+    open_rounds = {(r["fiscal_year"], r["round"]): r for r in status.get("rounds") or [] if r["state"] in TO_DO}
+    latest = {}
+    for reminder in reminders:                        # newest first
+        key = (reminder["fiscal_year"], reminder["round"])
+        if key in open_rounds and key not in latest:
+            latest[key] = {**reminder, "line": open_rounds[key]}
+    return list(latest.values())
 
 
 @bp.post("/units/<code>/plan/declare")

@@ -10,7 +10,7 @@ import base64
 import csv
 import io
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 
 import pytest
@@ -445,3 +445,34 @@ def test_return_names_an_entry_and_the_unit_answers_it(browser, stack, current):
     fields = {c["field"]: c["new"] for e in audit for c in e["changes"]}
     assert fields[f"entries.{item_id}.review_comment"] == "ระบุจำนวนผู้เข้าอบรมให้ชัดเจน"
     assert fields[f"entries.{item_id}.response"] == "เพิ่มจำนวนผู้เข้าอบรมแล้ว"
+
+
+CHASED = SUP02_UNITS[-5]
+
+
+def test_the_unit_sees_its_reminders_on_its_home(browser, stack, current):
+    """A reminder for a round the unit still has to report on shows as a banner on its home, with the message and
+    a link to the form, and in its list of reminders; once it has reported the banner goes."""
+    fy, rnd = current
+    status, body, _ = stack.api("PUT", "submission", f"/units/{CHASED}/plan", CHASED, {
+        "title": "แผนฉบับร่างของหน่วยงาน", "first_fiscal_year": fy - 1, "last_fiscal_year": fy + 3})
+    assert status == 201, body
+    line = round_of(stack, CHASED, fy, rnd)
+    if line["state"] == "locked":
+        until = (datetime.now(timezone.utc) + timedelta(days=5)).replace(microsecond=0).isoformat()
+        assert stack.api("POST", "submission", f"/units/{CHASED}/reports/{fy}/{rnd}/exceptions", SUPERVISOR,
+                         {"until": until, "reason": "ขยายเวลาให้รายงาน"})[0] == 201
+    message = "กรุณาส่งรายงานผลภายในสัปดาห์นี้"
+    assert stack.api("POST", "submission", f"/units/{CHASED}/reminders", SUPERVISOR,
+                     {"fiscal_year": fy, "round": rnd, "message": message})[0] == 201
+    stack.projected(CHASED)
+    browser.sign_in(CHASED, stack.activate(CHASED))
+    browser.go(f"/units/{CHASED}", shot="unit-home-reminder")
+    banner = browser.find(".reminder-banner")
+    assert message in banner.text and "แจ้งเตือนการรายงานผล" in banner.text
+    assert banner.find_element("link text", "เปิดแบบรายงานผล").get_attribute("href").endswith(
+        f"/units/{CHASED}/reports/{fy}/{rnd}")
+    assert message in browser.find("ul.reminder-list").text and SUPERVISOR in browser.find("ul.reminder-list").text
+    file_report(stack, CHASED, fy, rnd, "ส่งรายงานแล้ว")
+    browser.go(f"/units/{CHASED}")
+    assert browser.all(".reminder-banner") == [] and message in browser.find("ul.reminder-list").text
