@@ -133,23 +133,11 @@ def _check_year(fiscal_year: int) -> None:
                             f"(no fiscal year {fiscal_year}: fiscal years are Buddhist Era, e.g. 2568)")
 
 
-def _etag(unit: dict, *parts) -> tuple[str, int]:
-    """The answer's ETag and the log's version: made from the unit's log head, its registered details and the
-    reporting windows (a document prints the unit's name and the round's due date), and what was asked."""
-    queries = current_app.extensions["ncc"]["queries"]
-    version, head = queries.head(unit["code"])
-    text = ":".join(str(p) for p in (RENDERING, head, queries.windows().head_hash,
-                                     json.dumps(unit, sort_keys=True, ensure_ascii=False), *parts))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32], version
-
-
-def _not_modified(tag: str) -> Response | None:
-    """304 when the reader already has this very answer (a ``*`` names no answer: the document is decided first)."""
-    if not request.if_none_match.star_tag and request.if_none_match.contains(tag):
-        response = Response(status=304)
-        response.set_etag(tag)
-        return response
-    return None
+def _not_modified(tag: str) -> Response:
+    """The 304 of an answer the reader already has."""
+    response = Response(status=304)
+    response.set_etag(tag)
+    return response
 
 
 def _tagged(response: Response, tag: str) -> Response:
@@ -259,14 +247,21 @@ class DisclosureAnswer(Schema):
                          metadata={"description": 'when each round ("6", "12") is due'})
 
 
-def _checked(code: str, fiscal_year: int) -> dict:
+def _documents(code: str, fiscal_year: int, version: int | None, *asked) -> tuple[str, str, dict | None]:
+    """What an answer of the year's documents rests on: its ETag, made from the unit's log head and ``basis`` (the
+    unit's registered details and the reporting windows: a document prints the unit's name and the round's due
+    date) and what was asked; ``basis``; and the documents, folded from the log, or None when the reader already
+    has this very answer (``If-None-Match``; a ``*`` names no answer, so the documents are looked up first)."""
     unit = _registered(code)
     _check_year(fiscal_year)
-    return unit
-
-
-def _disclosure(unit: dict, fiscal_year: int, version: int | None) -> dict:
-    return current_app.extensions["ncc"]["queries"].disclosure(unit, fiscal_year, version)
+    queries = current_app.extensions["ncc"]["queries"]
+    _log_version, head = queries.head(code)
+    basis = f"{queries.windows().head_hash}:{json.dumps(unit, sort_keys=True, ensure_ascii=False)}"
+    text = ":".join(str(p) for p in (RENDERING, head, basis, fiscal_year, *asked, version))
+    tag = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    if not request.if_none_match.star_tag and request.if_none_match.contains(tag):
+        return tag, basis, None
+    return tag, basis, queries.disclosure(unit, fiscal_year, version)
 
 
 @bp.route("/public/units/<code>/disclosure/<int:fiscal_year>", methods=["GET"])
@@ -275,12 +270,9 @@ def _disclosure(unit: dict, fiscal_year: int, version: int | None) -> dict:
 @bp.alt_response(304, description="Not modified (If-None-Match named the current ETag)")
 @bp.doc(summary="A unit's ITA documents for a year (the plan in force, both rounds' reports), folded from its log")
 def disclosure(code, fiscal_year, version=None):
-    unit = _checked(code, fiscal_year)
-    tag, _log_version = _etag(unit, fiscal_year, "json", version)
-    cached = _not_modified(tag)
-    if cached is not None:
-        return cached
-    doc = _disclosure(unit, fiscal_year, version)
+    tag, _basis, doc = _documents(code, fiscal_year, version, "json")
+    if doc is None:
+        return _not_modified(tag)
     return doc, 200, {"ETag": f'"{tag}"', "Cache-Control": "public, no-cache"}
 
 
@@ -344,12 +336,9 @@ def signed_pdf(render, reason: str) -> bytes:
         responses={"200": {"description": "PDF", "content": {"application/pdf": {}}},
                    "304": {"description": "Not modified"}})
 def disclosure_pdf(code, fiscal_year, document, version=None):
-    unit = _checked(code, fiscal_year)
-    tag, _ = _etag(unit, fiscal_year, document, "pdf", version)
-    cached = _not_modified(tag)
-    if cached is not None:
-        return cached
-    doc = _disclosure(unit, fiscal_year, version)
+    tag, basis, doc = _documents(code, fiscal_year, version, document, "pdf")
+    if doc is None:
+        return _not_modified(tag)
     part = _document(doc, document)
     url = verify_url(code, part)
     if document == "plan":
@@ -358,9 +347,7 @@ def disclosure_pdf(code, fiscal_year, document, version=None):
         render = lambda fonts: documents.report_pdf(doc, int(document.split("-")[1]), url, fonts)   # noqa: E731
     # keyed by the document's own stamp: a write that changes none of the year's documents (a reminder, another
     # year's item) changes the ETag but finds the same PDF
-    windows = current_app.extensions["ncc"]["queries"].windows()       # a report prints its round's due date
-    stamp = (f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}:{windows.head_hash}:"
-             + json.dumps(unit, sort_keys=True, ensure_ascii=False))
+    stamp = f"{RENDERING}:{code}:{fiscal_year}:{document}:{part['version']}:{part['hash']}:{basis}"
     pdf = _cached_pdf(stamp, lambda: signed_pdf(render, f"{DOCUMENT_TH[document]} {code} {fiscal_year} "
                                                         f"v{part['version']}"))
     name = f"{code}-{fiscal_year}-{document}-v{part['version']}.pdf"
@@ -401,12 +388,9 @@ def document_rows(doc: dict, document: str) -> tuple[list[str], list[list]]:
                    "304": {"description": "Not modified"}})
 def disclosure_csv(code, fiscal_year, document, version=None):
     from .api import as_text
-    unit = _checked(code, fiscal_year)
-    tag, _ = _etag(unit, fiscal_year, document, "csv", version)
-    cached = _not_modified(tag)
-    if cached is not None:
-        return cached
-    doc = _disclosure(unit, fiscal_year, version)
+    tag, _basis, doc = _documents(code, fiscal_year, version, document, "csv")
+    if doc is None:
+        return _not_modified(tag)
     header, rows = document_rows(doc, document)
     out = io.StringIO()
     out.write("\ufeff")
@@ -414,8 +398,7 @@ def disclosure_csv(code, fiscal_year, document, version=None):
     writer.writerow(header)
     for row in rows:
         writer.writerow(as_text(row))
-    version_used = _document(doc, document)["version"]
-    name = f"{code}-{fiscal_year}-{document}-v{version_used}.csv"
+    name = f"{code}-{fiscal_year}-{document}-v{_document(doc, document)['version']}.csv"
     return _tagged(Response(out.getvalue(), mimetype="text/csv",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'}), tag)
 

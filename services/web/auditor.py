@@ -128,31 +128,34 @@ def _unit(person, code: str) -> dict:
     return unit
 
 
-@bp.get("/audit")
-@signed_in("auditor", "nacc")
-def find(person):
-    """Find a unit by part of its code or name (and province, kind): the tracker's public directory, paged."""
+def directory_page(endpoint: str, read) -> dict:
+    """One page of the unit directory's search as a template's context: the filters from the query string (code
+    or part of the Thai name, province, kind; the cursor and page number), the units ``read`` answers for them
+    (a call of the tracker's ``/public/units``), and the links to the first and the next page."""
     q = request.args.get("q", "").strip()[:100]
     province = request.args.get("province", "").strip()[:100]
     kind = request.args.get("kind", "")
     kind = kind if kind in labels.UNIT_KINDS else ""
     cursor = request.args.get("cursor", "")
     cursor = cursor if UNIT_CODE.match(cursor) else ""
-    page = api().read("/public/units", person.token, q=q, province=province, kind=kind, cursor=cursor,
-                      limit=PAGE_SIZE)
-    searched = bool(q or province or kind)
-    next_url = (url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
-                        cursor=page["next_cursor"]) if page.get("next_cursor") else None)
+    page = read({"q": q, "province": province, "kind": kind, "cursor": cursor, "limit": PAGE_SIZE})
     number = (whole_number(request.args.get("page"), most=10000) or 1) if cursor else 1
-    if next_url:
-        next_url = url_for("auditor.find", q=q or None, province=province or None, kind=kind or None,
-                           cursor=page["next_cursor"], page=number + 1)
+    filters = {"q": q or None, "province": province or None, "kind": kind or None}
     provinces = list(PROVINCES) + sorted({u.get("province") for u in page["units"] if u.get("province")}
                                          - set(PROVINCES) | ({province} - set(PROVINCES) - {""}))
-    return render_template("auditor/find.html", q=q, province=province, kind=kind, units=page["units"],
-                           searched=searched, next_url=next_url, first_url=url_for(
-                               "auditor.find", q=q or None, province=province or None, kind=kind or None)
-                           if cursor else None, page_number=number, page_size=PAGE_SIZE, provinces=provinces)
+    return {"q": q, "province": province, "kind": kind, "units": page["units"], "searched": bool(q or province or kind),
+            "next_url": url_for(endpoint, **filters, cursor=page["next_cursor"], page=number + 1)
+            if page.get("next_cursor") else None,
+            "first_url": url_for(endpoint, **filters) if cursor else None,
+            "page_number": number, "page_size": PAGE_SIZE, "provinces": provinces}
+
+
+@bp.get("/audit")
+@signed_in("auditor", "nacc")
+def find(person):
+    """Find a unit by part of its code or name (and province, kind): the tracker's public directory, paged."""
+    return render_template("auditor/find.html", **directory_page(
+        "auditor.find", lambda params: api().read("/public/units", person.token, **params)))
 
 
 @bp.get("/audit/units/<code>")

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from shared import fiscal
 
 from . import labels
-from .auditor import PROVINCES, UNIT_CODE
+from .auditor import UNIT_CODE, directory_page
 from .auth import api, forwarded, now
 from .formatting import whole_number
 from .i18n import select_language
@@ -22,7 +22,6 @@ from .i18n import select_language
 bp = Blueprint("public", __name__, url_prefix="/public")
 
 DOCUMENTS = ("plan", "report-6", "report-12")
-PAGE_SIZE = 50
 PAGE_VERSION = "1"              # part of each page's ETag: a change to the templates shows readers the new page
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _TAG = re.compile(r'^(?:W/)?"?([0-9a-f]{32})-([a-z]{2})-' + PAGE_VERSION + r'"?$')
@@ -31,6 +30,16 @@ _TAG = re.compile(r'^(?:W/)?"?([0-9a-f]{32})-([a-z]{2})-' + PAGE_VERSION + r'"?$
 def _get(path: str, params: dict | None = None, headers: dict | None = None, raw: bool = False):
     return api().call("tracker", "GET", path, params={k: v for k, v in (params or {}).items() if v not in (None, "")},
                       headers={**forwarded(), **(headers or {})}, raw=raw)
+
+
+def passed_on(answer) -> Response:
+    """A file the tracker answered (a PDF, a CSV, an evidence file), passed on with its type, status, ETag and
+    name."""
+    response = Response(answer.content, status=answer.status, mimetype=answer.headers.get("Content-Type"))
+    for header in ("ETag", "Content-Disposition"):
+        if header in answer.headers:
+            response.headers[header] = answer.headers[header]
+    return response
 
 
 def _unit_code(code: str) -> str:
@@ -42,24 +51,9 @@ def _unit_code(code: str) -> str:
 @bp.get("")
 def directory():
     """Every registered unit, searchable by Thai name or code, filtered by province and kind; 50 a page."""
-    q = request.args.get("q", "").strip()[:100]
-    province = request.args.get("province", "").strip()[:100]
-    kind = request.args.get("kind", "")
-    kind = kind if kind in labels.UNIT_KINDS else ""
-    cursor = request.args.get("cursor", "")
-    cursor = cursor if UNIT_CODE.match(cursor) else ""
-    page = _get("/public/units", {"q": q, "province": province, "kind": kind, "cursor": cursor,
-                                  "limit": PAGE_SIZE}).body
-    number = (whole_number(request.args.get("page"), most=10000) or 1) if cursor else 1
-    filters = {"q": q or None, "province": province or None, "kind": kind or None}
-    next_url = url_for("public.directory", **filters, cursor=page["next_cursor"], page=number + 1) \
-        if page.get("next_cursor") else None
-    provinces = list(PROVINCES) + sorted({province} - set(PROVINCES) - {""})
-    return render_template("public/directory.html", q=q, province=province, kind=kind, units=page["units"],
-                           searched=bool(q or province or kind), next_url=next_url,
-                           first_url=url_for("public.directory", **filters) if cursor else None,
-                           page_number=number, page_size=PAGE_SIZE, provinces=provinces,
-                           fiscal_year=fiscal.fiscal_year_of(now()), UNIT_KINDS=labels.UNIT_KINDS)
+    return render_template("public/directory.html", **directory_page(
+        "public.directory", lambda params: _get("/public/units", params).body),
+        fiscal_year=fiscal.fiscal_year_of(now()), UNIT_KINDS=labels.UNIT_KINDS)
 
 
 @bp.get("/units/<code>")
@@ -109,10 +103,7 @@ def download(code, fiscal_year, document, kind):
     headers = {"If-None-Match": request.headers["If-None-Match"]} if "If-None-Match" in request.headers else {}
     answer = _get(f"/public/units/{code}/disclosure/{fiscal_year}/{document}.{kind}", {"version": version}, headers,
                   raw=True)
-    response = Response(answer.content, status=answer.status, mimetype=answer.headers.get("Content-Type"))
-    for header in ("ETag", "Content-Disposition"):
-        if header in answer.headers:
-            response.headers[header] = answer.headers[header]
+    response = passed_on(answer)
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -124,11 +115,7 @@ def evidence(code, sha256):
     if not _HASH.match(sha256):
         abort(404)
     answer = _get(f"/public/units/{code}/evidence/{sha256.lower()}", raw=True)
-    response = Response(answer.content, status=answer.status, mimetype=answer.headers.get("Content-Type"))
-    for header in ("ETag", "Content-Disposition"):
-        if header in answer.headers:
-            response.headers[header] = answer.headers[header]
-    return response
+    return passed_on(answer)
 
 
 @bp.get("/verify/<code>/<int:version>/<hash_>")
