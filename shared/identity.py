@@ -54,11 +54,13 @@ POLICY = {
     "exception": ("supervisor", "nacc"),
     "window": ("nacc",),
     "reminder_rule": ("nacc", "supervisor"),     # NACC's are national; a supervisor's go to its own units
+    "hierarchy": ("operator", "nacc"),           # which supervisory unit is under which
 }
 
 
 def authorize(actor: Actor, action: str, unit: str | None = None, supervised=None) -> None:
-    """403 unless the actor's role may do ``action`` (on ``unit``): a unit on its own, a supervisor on its units."""
+    """403 unless the actor's role may do ``action`` (on ``unit``): a unit on its own, a supervisor on the units
+    of its subtree (``supervised``)."""
     allowed = POLICY[action]
     if actor.role not in allowed:
         raise ForbiddenError(f"role {actor.role} may not do this (allowed: {', '.join(allowed)})")
@@ -86,15 +88,16 @@ READ_POLICY = {
 
 
 def authorize_read(actor: Actor, action: str, *, unit: str | None = None, supervised=None,
-                   supervisor: str | None = None) -> None:
-    """403 unless the actor may read: by role, then by scope (own unit, own supervised units, own overview)."""
+                   supervisor: str | None = None, below=()) -> None:
+    """403 unless the actor may read: by role, then by scope (own unit; a supervisor the units of its subtree,
+    ``supervised``, and its own overview or that of a supervisor ``below`` it)."""
     allowed = READ_POLICY[action]
     if actor.role not in allowed:
         raise ForbiddenError(f"role {actor.role} may not read this (allowed: {', '.join(allowed)})")
     if actor.role == "unit" and unit is not None and actor.username != unit:
         raise ForbiddenError(f"unit {actor.username} may only read its own status and history")
     if actor.role == "supervisor":
-        if supervisor is not None and actor.username != supervisor:
-            raise ForbiddenError("a supervisor may only read its own overview")
+        if supervisor is not None and actor.username != supervisor and supervisor not in below:
+            raise ForbiddenError("a supervisor may only read its own overview and those of the supervisors under it")
         if unit is not None and unit not in (supervised or ()):
             raise ForbiddenError(f"unit {unit} is not among the units supervisor {actor.username} oversees")

@@ -267,9 +267,14 @@ def windows_from_dict(data: dict) -> WindowsState:
 
 @dataclass
 class RegistryState:
-    """The registered units, the accounts and who oversees which units, after the registry's events.
+    """The registered units, the accounts, who oversees which units and which supervisor is under which, after the
+    registry's events.
 
-    The three mappings are persistent (``immutables.Map``): folding an event replaces a mapping by a new one
+    A supervisor's scope is its subtree: the units assigned to it and to every supervisor below it, down the
+    ``parents`` tree (NACC region -> province office -> district office -> local administrations). The tree and
+    the scopes are derived once per registry version, on first use.
+
+    The four mappings are persistent (``immutables.Map``): folding an event replaces a mapping by a new one
     that shares all but the changed path with the old, so a fork of a national-size registry costs nothing
     and the state readers hold never changes under them. Their values are never changed in place either."""
 
@@ -278,10 +283,68 @@ class RegistryState:
     supervisors: Map = field(default_factory=Map)     # username -> sorted list of unit codes
     units: Map = field(default_factory=Map)           # code -> {"name_th", "kind", "province"}
     accounts: Map = field(default_factory=Map)        # username -> {"role", "name", "demo"}
+    parents: Map = field(default_factory=Map)         # supervisor -> the supervisor above it (absent: under NACC)
 
     def units_of(self, supervisor: str) -> list[str] | None:
-        """The units a supervisor oversees (None: no such supervisor)."""
+        """The units assigned to a supervisor itself (None: none ever were)."""
         return self.supervisors.get(supervisor)
+
+    def _tree(self) -> dict:
+        cached = self.__dict__.get("_derived")
+        if cached is not None and cached[0] == (self.version, self.head_hash):
+            return cached[1]
+        children: dict[str, list[str]] = {}
+        for supervisor, parent in self.parents.items():
+            children.setdefault(parent, []).append(supervisor)
+        overseers: dict[str, list[str]] = {}
+        for supervisor, units in self.supervisors.items():
+            for unit in units:
+                overseers.setdefault(unit, []).append(supervisor)
+        tree = {"children": {k: sorted(v) for k, v in children.items()}, "overseers": overseers, "scopes": {}}
+        self.__dict__["_derived"] = ((self.version, self.head_hash), tree)
+        return tree
+
+    def is_supervisor(self, username: str) -> bool:
+        """Whether the account exists in the supervisor role."""
+        return (self.accounts.get(username) or {}).get("role") == "supervisor"
+
+    def children_of(self, supervisor: str | None) -> list[str]:
+        """The supervisors directly under ``supervisor`` (None: those directly under NACC, among every supervisor)."""
+        if supervisor is None:
+            return sorted(u for u, a in self.accounts.items() if a.get("role") == "supervisor"
+                          and u not in self.parents)
+        return self._tree()["children"].get(supervisor, [])
+
+    def below(self, supervisor: str) -> list[str]:
+        """Every supervisor under ``supervisor``, at any depth (not itself)."""
+        out, todo = [], list(self.children_of(supervisor))
+        while todo:
+            child = todo.pop()
+            out.append(child)
+            todo.extend(self.children_of(child))
+        return sorted(out)
+
+    def above(self, supervisor: str) -> list[str]:
+        """The supervisors over ``supervisor``, nearest first."""
+        chain, at = [], self.parents.get(supervisor)
+        while at is not None and at not in chain:
+            chain.append(at)
+            at = self.parents.get(at)
+        return chain
+
+    def scope_of(self, supervisor: str) -> frozenset:
+        """Every unit in the supervisor's subtree: its own and those of every supervisor below it."""
+        scopes = self._tree()["scopes"]
+        if supervisor not in scopes:
+            units = set(self.supervisors.get(supervisor, ()))
+            for child in self.below(supervisor):
+                units.update(self.supervisors.get(child, ()))
+            scopes[supervisor] = frozenset(units)
+        return scopes[supervisor]
+
+    def overseers_of(self, unit: str) -> list[str]:
+        """The supervisors the unit is assigned to directly."""
+        return self._tree()["overseers"].get(unit, [])
 
 
 def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
@@ -298,6 +361,10 @@ def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
             units = set(state.supervisors.get(p["supervisor"], []))
             units = units | set(p["units"]) if e.type == "SupervisorAssigned" else units - set(p["units"])
             state.supervisors = state.supervisors.set(p["supervisor"], sorted(units))
+        elif e.type == "SupervisorParentSet":
+            state.parents = (state.parents.set(p["supervisor"], p["parent"]) if p["parent"] is not None
+                             else state.parents.delete(p["supervisor"]) if p["supervisor"] in state.parents
+                             else state.parents)
         else:
             raise ValueError(f"the registry stream cannot hold {e.type} events")
         state.version, state.head_hash = e.version, e.hash
@@ -307,13 +374,13 @@ def fold_registry(events, state: RegistryState | None = None) -> RegistryState:
 def registry_to_dict(state: RegistryState) -> dict:
     """The registry as JSON-native data."""
     return {"version": state.version, "head_hash": state.head_hash, "supervisors": dict(state.supervisors),
-            "units": dict(state.units), "accounts": dict(state.accounts)}
+            "units": dict(state.units), "accounts": dict(state.accounts), "parents": dict(state.parents)}
 
 
 def registry_from_dict(data: dict) -> RegistryState:
     """The inverse of ``registry_to_dict``."""
     return RegistryState(data["version"], data["head_hash"], Map(data["supervisors"]), Map(data["units"]),
-                         Map(data["accounts"]))
+                         Map(data["accounts"]), Map(data.get("parents", {})))   # earlier snapshots had no tree
 
 
 @dataclass

@@ -433,6 +433,15 @@ class SupervisorUnassignedV1(SupervisorAssignedV1):
     """SupervisorUnassigned v1 (stream ``registry``): units taken from a supervisory unit."""
 
 
+class SupervisorParentSetV1(Schema):
+    """SupervisorParentSet v1 (stream ``registry``): a supervisory unit is put under another one (``parent``), or
+    directly under NACC (``parent`` null). The parent oversees everything the supervisor oversees."""
+
+    supervisor = fields.String(required=True, validate=validate.Regexp(USERNAME))
+    parent = fields.String(allow_none=True, required=True, validate=validate.Regexp(USERNAME))
+    reason = Text(allow_none=True, max_length=2000)
+
+
 PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("PlanDeclared", 1): PlanDeclaredV1,
     ("PlanPeriodChanged", 1): PlanPeriodChangedV1,
@@ -456,6 +465,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("EvidencePublicityChanged", 1): EvidencePublicityChangedV1,
     ("SupervisorAssigned", 1): SupervisorAssignedV1,
     ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
+    ("SupervisorParentSet", 1): SupervisorParentSetV1,
     ("UnitRegistered", 1): UnitRegisteredV1,
     ("AccountCreated", 1): AccountCreatedV1,
     ("ActivationCodeIssued", 1): SecurityEventV1,

@@ -16,7 +16,7 @@ from shared.web import Blueprint
 from . import handlers
 from shared.identity import authorize, check_unit_code
 from .schemas import (BudgetRequest, EvidenceForm, EvidenceUpload, ExceptionRequest, PublicityRequest,
-                      ReminderRuleRequest, ItemAddRequest, ItemEditRequest, PlanRequest,
+                      ReminderRuleRequest, ItemAddRequest, ParentRequest, ItemEditRequest, PlanRequest,
                       ReminderRequest, RemoveRequest, ReportRequest, ReviewRequest, WindowRequest, WriteAnswer)
 from .service import fingerprint
 
@@ -74,7 +74,7 @@ def guarded(action: str):
                     raise NotFoundError(f"no unit {code} is registered")
             if "round" in kwargs:
                 _check_round(kwargs["fiscal_year"], kwargs["round"])
-            supervised = registry.units_of(g.actor.username) if registry and g.actor.role == "supervisor" else None
+            supervised = registry.scope_of(g.actor.username) if registry and g.actor.role == "supervisor" else None
             authorize(g.actor, action, code, supervised)
             return view(*args, **kwargs)
         return inner
@@ -161,6 +161,13 @@ def put_reminder_rule(body, fiscal_year, round, rule_id):  # noqa: A002
     scope = g.actor.username if g.actor.role == "supervisor" else None
     return _write(WINDOWS_STREAM, body, lambda s, ctx: handlers.set_reminder_rule(
         s, fiscal_year, round, rule_id, scope, body, ctx))
+
+
+@_route("/supervisors/<username>/parent", "PUT", "hierarchy", ParentRequest,
+        "Put a supervisory unit under another one, or directly under NACC (null): the parent oversees its subtree")
+def put_parent(body, username):
+    cmd = {**body, "supervisor": username}
+    return _write(REGISTRY_STREAM, cmd, lambda s, ctx: handlers.set_parent(s, cmd, ctx))
 
 
 @_route("/units/<code>/evidence/<int:version>/publicity", "PUT", "plan", PublicityRequest,

@@ -390,6 +390,24 @@ def unassign_units(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
                                              "reason": cmd.get("reason")})
 
 
+def set_parent(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
+    """Put a supervisor under another one (``parent``), or directly under NACC (``parent`` None); never into its
+    own subtree."""
+    supervisor, parent = cmd["supervisor"], cmd.get("parent")
+    if not state.is_supervisor(supervisor):
+        raise NotFoundError(f"no supervisor {supervisor!r}: create its account (role supervisor) first")
+    if parent is not None:
+        if not state.is_supervisor(parent):
+            raise InvalidError(f"there is no supervisor {parent!r} to put {supervisor} under",
+                               field_errors={"parent": [f"No supervisor {parent!r}."]})
+        if parent == supervisor or parent in state.below(supervisor):
+            raise RuleError("cycle", f"{parent} is {supervisor} itself or under it: putting {supervisor} under "
+                                     f"{parent} would make a cycle")
+    if state.parents.get(supervisor) == parent:
+        raise RuleError("no_change", f"supervisor {supervisor} is already under {parent or 'NACC'}")
+    return Decision("SupervisorParentSet", {"supervisor": supervisor, "parent": parent, "reason": cmd.get("reason")})
+
+
 def register_unit(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
     """Register a unit, or record its changed details."""
     details = {"code": cmd["code"], "name_th": cmd["name_th"], "kind": cmd["kind"], "province": cmd.get("province")}

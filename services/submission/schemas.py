@@ -112,6 +112,14 @@ class ReminderRuleRequest(Schema):
     active = fields.Boolean(load_default=True)
 
 
+class ParentRequest(Schema):
+    """PUT /supervisors/{username}/parent: the supervisor above this one (null: directly under NACC)."""
+
+    parent = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{1,64}$"),
+                           metadata={"description": "a supervisor's username, or null"})
+    reason = Text(allow_none=True, max_length=2000)
+
+
 class EvidenceForm(Schema):
     """POST /units/{code}/evidence, multipart/form-data beside the ``file`` part: where the file goes."""
 

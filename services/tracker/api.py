@@ -106,6 +106,12 @@ class RollupAnswer(Schema):
     rows = fields.List(fields.Dict())
     next_cursor = fields.String(allow_none=True, metadata={"description": "where the next page starts (limit given)"})
     supervisor = fields.String()
+    name = fields.String(allow_none=True, metadata={"description": "the supervisor's name (overview)"})
+    parent = fields.String(allow_none=True, metadata={"description": "the supervisor above (null: under NACC)"})
+    above = fields.List(fields.String(), metadata={"description": "every supervisor above, nearest first"})
+    own = fields.Dict(metadata={"description": "the figures of the units assigned to the supervisor itself"})
+    children = fields.List(fields.Dict(), metadata={
+        "description": "per supervisor directly under this one: the figures of its whole subtree"})
 
 
 def _unit_scope(code: str, action: str):
@@ -115,7 +121,7 @@ def _unit_scope(code: str, action: str):
     g.registry, g.windows = registry, windows
     if code not in registry.units:
         raise NotFoundError(f"no unit {code} is registered")
-    supervised = registry.units_of(actor.username) if actor.role == "supervisor" else None
+    supervised = registry.scope_of(actor.username) if actor.role == "supervisor" else None
     authorize_read(actor, action, unit=code, supervised=supervised)
     return queries, now
 
@@ -389,15 +395,44 @@ def _json(obj) -> str:
 @bp.doc(summary="A supervisor's units for one round: counts per state, rates, one row per unit (paged with limit)")
 def supervisor_overview(args, username):
     queries, now, actor = _ctx()
-    authorize_read(actor, "overview", supervisor=username)
     registry = queries.registry()
-    units = registry.units_of(username)
-    if units is None and (registry.accounts.get(username) or {}).get("role") != "supervisor":
+    below = registry.below(actor.username) if actor.role == "supervisor" else ()
+    authorize_read(actor, "overview", supervisor=username, below=below)
+    if registry.units_of(username) is None and not registry.is_supervisor(username):
         raise NotFoundError(f"no supervisor {username!r}")
-    units = units or []
     fy, round_ = _round(queries, now, args)
-    return {**queries.rollup(fy, round_, now, units, registry, cursor=args.get("cursor"), limit=args.get("limit")),
-            "supervisor": username}
+    # the parts of the subtree: the units assigned to the supervisor itself, then each supervisor under it with its
+    # own subtree; with each unit in one place, the figures of the parts add up to the whole
+    doc = _tree_figures(queries, registry, fy, round_, now, registry.children_of(username),
+                        registry.units_of(username), cursor=args.get("cursor"), limit=args.get("limit"))
+    return {**doc, "supervisor": username, "name": (registry.accounts.get(username) or {}).get("name"),
+            "parent": registry.parents.get(username), "above": registry.above(username)}
+
+
+@bp.route("/rounds/<int:fiscal_year>/<int:round>/supervisors", methods=["GET"])
+@bp.response(200, RollupAnswer)
+@bp.doc(summary="The supervisory units directly under NACC for one round, each with the figures of its whole "
+                "subtree (no unit rows)")
+def top_supervisors(fiscal_year, round):  # noqa: A002
+    queries, now, actor = _ctx()
+    _check_round(fiscal_year, round)
+    authorize_read(actor, "compliance")
+    registry = queries.registry()
+    return _tree_figures(queries, registry, fiscal_year, round, now, registry.children_of(None))
+
+
+def _tree_figures(queries, registry, fiscal_year, round_, now, children, own=None, **page) -> dict:
+    """A rollup of the units in ``children``'s subtrees (and ``own``: the units assigned to the supervisor whose
+    tree it is), with ``own`` and ``children`` figures computed from the same rows."""
+    groups = {"": own or [], **{c: registry.scope_of(c) for c in children}}
+    units = set(groups[""]).union(*groups.values())
+    doc = queries.rollup(fiscal_year, round_, now, units, registry, groups=groups, **page)
+    own_figures, *parts = doc.pop("groups")
+    if not page:
+        doc["rows"] = []
+    return {**doc, "own": own_figures,
+            "children": [{**part, "supervisor": c, "name": (registry.accounts.get(c) or {}).get("name")}
+                         for part, c in zip(parts, children)]}
 
 
 def _check_round(fiscal_year, round_):
@@ -424,7 +459,7 @@ def _export(fiscal_year, round_):
     _check_round(fiscal_year, round_)
     authorize_read(actor, "export")
     registry = queries.registry()
-    units = (registry.units_of(actor.username) or []) if actor.role == "supervisor" else None
+    units = registry.scope_of(actor.username) if actor.role == "supervisor" else None
     return export_rows(queries.rollup(fiscal_year, round_, now, units, registry)), f"compliance-{fiscal_year}-{round_}"
 
 

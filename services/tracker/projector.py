@@ -166,6 +166,10 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary = f"Units {units} {verb} supervisor {p['supervisor']}"
         summary_th = f"{verb_th}หน่วยกำกับดูแล {p['supervisor']}: {units}"
         changes = [{"field": "units", "old": None, "new": p["units"]}]
+    elif t == "SupervisorParentSet":
+        summary = f"Supervisor {p['supervisor']} put under {p['parent'] or 'NACC'}"
+        summary_th = f"กำหนดให้หน่วยกำกับดูแล {p['supervisor']} อยู่ภายใต้ {p['parent'] or 'สำนักงาน ป.ป.ช.'}"
+        changes = [{"field": "parent", "old": None, "new": p["parent"]}]
     elif t == "UnitRegistered":
         summary = f"Unit {p['code']} registered: {p['name_th']} ({p['kind']})"
         summary_th = f"ลงทะเบียนหน่วยงาน {p['code']}: {p['name_th']}"

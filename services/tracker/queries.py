@@ -132,14 +132,15 @@ class Queries:
 
     def rollup(self, fiscal_year: int, round_: int, now: datetime, units=None,
                registry: RegistryState | None = None, *, cursor: str | None = None,
-               limit: int | None = None) -> dict:
+               limit: int | None = None, groups: dict | None = None) -> dict:
         """Counts per state, reporting and on-time rates, and one row per unit of ``units`` (None: every
         registered unit), each naming the unit, its province and kind (registry); the rows after ``cursor`` (a
         unit code), at most ``limit`` of them, with ``next_cursor`` when more remain.
 
         Nationally the counts come from the round's sorted sets, a constant number of round trips whatever the
         number of units, and only the page's units' facts are read; for the units given (a supervisor's) the counts
-        come from all their facts."""
+        come from all their facts, and with ``groups`` (a name -> units mapping: the parts of a supervisor's subtree)
+        the answer has ``groups``, the same figures for each part (in the mapping's order), from the same rows."""
         window = self.windows().window(fiscal_year, round_, self.grace_days)
         registered = (registry or self.registry()).units
         names = sorted(registered if units is None else units)
@@ -148,27 +149,24 @@ class Queries:
         if units is None:
             head = tally(len(names), self.models.round_tallies(fiscal_year, round_, window.due_at, now, registered),
                          window, now)
+            head = {**head, **rates(head, len(names))}
             rows = list(self._rows(names[start:end], fiscal_year, round_, window, now, registered))
         else:
             rows = list(self._rows(names, fiscal_year, round_, window, now, registered))
-            counts = dict.fromkeys(STATES, 0)
-            for row in rows:
-                counts[row["state"]] += 1
-            head = {"counts": counts, "submitted": sum(r["state"] in SUBMITTED_STATES for r in rows),
-                    "on_time": sum(r["on_time"] for r in rows)}
+            head = figures(rows)
+            if groups is not None:
+                by_unit = {row["unit"]: row for row in rows}
+                parts = [figures([by_unit[u] for u in sorted(members) if u in by_unit]) for members in groups.values()]
             rows = rows[start:end]
         expected = len(names)
         more = bool(limit) and start + limit < expected          # limit 0: the figures alone
-
-        def rate(n):
-            return float((Decimal(n) / expected).quantize(Decimal("0.0001"))) if expected else None
-
-        return {"fiscal_year": fiscal_year, "round": round_, "as_of": fiscal.bangkok_iso(now),
-                "opens_at": fiscal.bangkok_iso(window.opens_at), "due_at": fiscal.bangkok_iso(window.due_at),
-                "locks_at": fiscal.bangkok_iso(window.locks_at), "expected": expected, "submitted": head["submitted"],
-                "on_time": head["on_time"], "reporting_rate": rate(head["submitted"]),
-                "on_time_rate": rate(head["on_time"]), "counts": head["counts"], "rows": rows,
-                "next_cursor": names[start + limit - 1] if more else None}
+        answer = {"fiscal_year": fiscal_year, "round": round_, "as_of": fiscal.bangkok_iso(now),
+                  "opens_at": fiscal.bangkok_iso(window.opens_at), "due_at": fiscal.bangkok_iso(window.due_at),
+                  "locks_at": fiscal.bangkok_iso(window.locks_at), **head, "expected": expected, "rows": rows,
+                  "next_cursor": names[start + limit - 1] if more else None}
+        if groups is not None and units is not None:
+            answer["groups"] = parts
+        return answer
 
     def _rows(self, names: list[str], fiscal_year: int, round_: int, window, now: datetime, registered,
               chunk: int = 2000):
@@ -184,6 +182,23 @@ class Queries:
                 yield {"unit": unit, **{k: about.get(k) for k in UNIT_FIELDS}, "state": classify(f, window, now),
                        "has_plan": unit in facts, "on_time": timely, **{k: f[k] for k in EMPTY_FACTS},
                        "traffic_light": traffic_light(round_, f["implementation_rate"])}
+
+
+def rates(head: dict, expected: int) -> dict:
+    """The reporting and on-time rates of figures, to four decimals (None when no unit is expected)."""
+    def rate(n):
+        return float((Decimal(n) / expected).quantize(Decimal("0.0001"))) if expected else None
+    return {"reporting_rate": rate(head["submitted"]), "on_time_rate": rate(head["on_time"])}
+
+
+def figures(rows: list[dict]) -> dict:
+    """Counts per state, submitted, on time, expected and the rates, of the rows given."""
+    counts = dict.fromkeys(STATES, 0)
+    for row in rows:
+        counts[row["state"]] += 1
+    head = {"counts": counts, "submitted": sum(r["state"] in SUBMITTED_STATES for r in rows),
+            "on_time": sum(r["on_time"] for r in rows), "expected": len(rows)}
+    return {**head, **rates(head, len(rows))}
 
 
 EXPORT_COLUMNS = [

@@ -225,6 +225,8 @@ WHO = {
     ("post", "/units/{code}/reports/{fiscal_year}/{round}/exceptions"): {"supervisor": "own", "nacc": "any"},
     ("put", "/windows/{fiscal_year}/{round}"): {"nacc": "any"},
     ("put", "/reminder-rules/{fiscal_year}/{round}/{rule_id}"): {"nacc": "any", "supervisor": "any"},
+    ("put", "/supervisors/{username}/parent"): {"operator": "any", "nacc": "any"},
+    ("get", "/rounds/{fiscal_year}/{round}/supervisors"): {"nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/status"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/audit"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/events"): {"nacc": "any", "auditor": "any"},
