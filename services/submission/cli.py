@@ -41,21 +41,118 @@ def _valid(schema, data: dict) -> dict:
     return data
 
 
+def _rows(csv_file: Path) -> list[dict]:
+    with csv_file.open(encoding="utf-8-sig", newline="") as f:
+        return [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(f)]
+
+
 @click.command("import-units")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--province", default=None, help="province for rows without one")
 @operator_option
 def import_units(csv_file, province, operator):
-    """Register the units of CSV_FILE (columns code, name_th, kind[, province]); unchanged ones are skipped."""
-    with csv_file.open(encoding="utf-8-sig", newline="") as f:
-        rows = [_valid(UnitRegisteredV1, {"code": r["code"].strip(), "name_th": r["name_th"].strip(),
-                                          "kind": r["kind"].strip(), "province": r.get("province") or province})
-                for r in csv.DictReader(f)]
+    """Register the units of CSV_FILE (columns code, name_th, kind[, province][, supervisor]); unchanged ones are
+    skipped. A ``supervisor`` column puts each unit under that supervisory unit (taking it from any other); every
+    row is checked before anything is written."""
+    raw = _rows(csv_file)
+    rows = [_valid(UnitRegisteredV1, {"code": r.get("code", ""), "name_th": r.get("name_th", ""),
+                                      "kind": r.get("kind", ""), "province": r.get("province") or province})
+            for r in raw]
+    placed = {r["code"]: r["supervisor"] for r in raw if r.get("supervisor")}
+    registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
+    unknown = sorted({s for s in placed.values() if not registry.is_supervisor(s)})
+    if unknown:
+        raise click.ClickException(f"no supervisor account {', '.join(unknown)}: import the supervisors first "
+                                   "(import-supervisors); nothing was written")
     changed = 0
     with click.progressbar(rows, label="registering units") as bar:
         for row in bar:
             changed += record(REGISTRY_STREAM, handlers.register_unit, row, operator, quiet_no_change=True) is not None
     click.echo(f"{changed} units registered or updated, {len(rows) - changed} unchanged")
+    if placed:
+        moved = place_units(placed, operator)
+        click.echo(f"{moved} units put under their supervisors")
+
+
+def place_units(placed: dict[str, str], operator: str) -> int:
+    """Put each unit under its supervisor alone: one SupervisorUnassigned per supervisor losing units, then one
+    SupervisorAssigned per supervisor gaining some. Returns how many units moved."""
+    registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
+    losing: dict[str, list] = {}
+    gaining: dict[str, list] = {}
+    for code, supervisor in placed.items():
+        for other in registry.overseers_of(code):
+            if other != supervisor:
+                losing.setdefault(other, []).append(code)
+        if supervisor not in registry.overseers_of(code):
+            gaining.setdefault(supervisor, []).append(code)
+    batches = [(handlers.unassign_units, s, codes) for s, codes in sorted(losing.items())] + [
+        (handlers.assign_units, s, codes) for s, codes in sorted(gaining.items())]
+    with click.progressbar(batches, label="placing units under their supervisors") as bar:
+        for decide, supervisor, codes in bar:
+            for first in range(0, len(codes), 10000):
+                record(REGISTRY_STREAM, decide, {"supervisor": supervisor, "units": sorted(codes[first:first + 10000]),
+                                                 "reason": "import"}, operator)
+    return sum(len(codes) for codes in gaining.values())
+
+
+@click.command("import-supervisors")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@operator_option
+def import_supervisors(csv_file, operator):
+    """Create the supervisory units of CSV_FILE (columns username, name, parent: a supervisor's username, in the
+    file or already registered; empty: directly under NACC) and put each under its parent. The whole tree is
+    checked first (unknown parents, cycles, accounts of another role): on any problem nothing is written."""
+    rows = _rows(csv_file)
+    registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
+    problems, seen = [], set()
+    for n, row in enumerate(rows, start=2):
+        name = row.get("username", "")
+        if AccountCreatedV1().validate({"username": name, "role": "supervisor", "name": row.get("name") or None,
+                                        "demo": False}):
+            problems.append(f"line {n}: {name!r} is not a valid username")
+        elif name in seen:
+            problems.append(f"line {n}: {name} appears twice")
+        elif name in registry.accounts and not registry.is_supervisor(name):
+            problems.append(f"line {n}: {name} is an account of role {registry.accounts[name]['role']}")
+        seen.add(name)
+    parents = dict(registry.parents)
+    parents.update({r["username"]: r["parent"] for r in rows if r.get("parent")})
+    for r in rows:
+        if not r.get("parent"):
+            parents.pop(r["username"], None)
+    for n, row in enumerate(rows, start=2):
+        parent = row.get("parent")
+        if parent and parent not in seen and not registry.is_supervisor(parent):
+            problems.append(f"line {n}: the parent {parent!r} of {row.get('username')} is no supervisor")
+    depth = {}
+    for row in rows:
+        chain, at = [], row.get("username")
+        while at in parents and at not in chain:
+            chain.append(at)
+            at = parents[at]
+        if at in chain:
+            problems.append(f"{row['username']}: the tree would have a cycle ({' -> '.join(chain + [at])})")
+        depth[row.get("username")] = len(chain)
+    if problems:
+        raise click.ClickException("nothing was written:\n  " + "\n  ".join(problems))
+    created = 0
+    with click.progressbar(rows, label="creating supervisory units") as bar:
+        for row in bar:
+            if row["username"] not in registry.accounts:
+                record(REGISTRY_STREAM, handlers.create_account, {"username": row["username"], "role": "supervisor",
+                                                                  "name": row.get("name") or None, "demo": False},
+                       operator)
+                created += 1
+    moved = 0
+    ordered = sorted(rows, key=lambda r: depth[r["username"]])          # parents are in place before children
+    with click.progressbar(ordered, label="building the tree") as bar:
+        for row in bar:
+            moved += record(REGISTRY_STREAM, handlers.set_parent, {"supervisor": row["username"],
+                                                                   "parent": row.get("parent") or None,
+                                                                   "reason": "import"},
+                            operator, quiet_no_change=True) is not None
+    click.echo(f"{created} supervisory units created, {moved} put under a new parent")
 
 
 @click.command("create-account")
@@ -141,13 +238,15 @@ def issue_codes(usernames, all_inactive, out, operator):
 
 
 DEMO_SUPERVISORS = ("demo-sup-01", "demo-sup-02", "demo-sup-03")
+DEMO_TOP = "demo-sup-bma"                  # over the three: a two-level demo tree
 
 
 @click.command("demo-data")
 @click.option("--out", default="var/demo-activation-codes.csv", type=click.Path(dir_okay=False, path_type=Path))
 @operator_option
 def demo_data(out, operator):
-    """DEMO ONLY: the 77 Bangkok units, three demo supervisors, demo NACC and auditor accounts, with codes."""
+    """DEMO ONLY: the 77 Bangkok units, three demo supervisors under a fourth, demo NACC and auditor accounts,
+    with codes."""
     ext = current_app.extensions["ncc"]
     if "demo-nacc" in ext["service"].load(REGISTRY_STREAM).accounts:
         click.echo(f"demo data already loaded (codes were written to {out})")
@@ -160,7 +259,8 @@ def demo_data(out, operator):
             record(REGISTRY_STREAM, handlers.register_unit, unit, operator, quiet_no_change=True)
             record(REGISTRY_STREAM, handlers.create_account, {"username": unit["code"], "role": "unit",
                                                               "name": unit["name_th"], "demo": True}, operator)
-    people = [(u, "supervisor", f"หน่วยกำกับดูแล (สาธิต) {u[-2:]}") for u in DEMO_SUPERVISORS] + [
+    people = [(DEMO_TOP, "supervisor", "กรุงเทพมหานคร หน่วยกำกับดูแลระดับบน (สาธิต)")] + [
+        (u, "supervisor", f"หน่วยกำกับดูแล (สาธิต) {u[-2:]}") for u in DEMO_SUPERVISORS] + [
         ("demo-nacc", "nacc", "สำนักงาน ป.ป.ช. (สาธิต)"), ("demo-auditor", "auditor", "ผู้ตรวจสอบ (สาธิต)")]
     for username, role, name in people:
         record(REGISTRY_STREAM, handlers.create_account, {"username": username, "role": role, "name": name,
@@ -169,10 +269,12 @@ def demo_data(out, operator):
     for n, supervisor in enumerate(DEMO_SUPERVISORS):
         record(REGISTRY_STREAM, handlers.assign_units, {"supervisor": supervisor, "units": codes[n::3],
                                                         "reason": "demo data"}, operator)
+        record(REGISTRY_STREAM, handlers.set_parent, {"supervisor": supervisor, "parent": DEMO_TOP,
+                                                      "reason": "demo data"}, operator)
     rows = issue([u["code"] for u in units] + [p[0] for p in people], operator, out)
     click.echo(f"DEMO data loaded: 77 units, {len(people)} other accounts; activation codes in {out}")
     for row in rows[-len(people):] + rows[:1]:
         click.echo(f"  {row['username']:14} {row['role']:10} {row['activation_code']}")
 
 
-COMMANDS = [import_units, create_account, create_unit_accounts, assign_supervisor, issue_codes, demo_data]
+COMMANDS = [import_units, import_supervisors, create_account, create_unit_accounts, assign_supervisor, issue_codes, demo_data]

@@ -49,6 +49,7 @@ def compliance(person):
     if fy is None:
         fy, round_ = current_round()
     data = api().read(f"/rounds/{fy}/{round_}/compliance", person.token)
+    tree = api().read(f"/rounds/{fy}/{round_}/supervisors", person.token)      # the top of the supervision tree
     picker = ComplianceFilter(formdata=MultiDict(request.args)).setup(fy, round_, data["counts"])
     provinces = charts.groups(data["rows"], "province")
     kinds = charts.groups(data["rows"], "kind", unit_kind_name)
@@ -76,7 +77,7 @@ def compliance(person):
     return render_template(
         "nacc/compliance.html", data=data, picker=picker, rows=rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE],
         matching=len(rows), page=page, pages=pages, query=query, state=state, page_size=PAGE_SIZE,
-        provinces=provinces, kinds=kinds, notice=session.pop("notice", None), figures=figures,
+        provinces=provinces, kinds=kinds, notice=session.pop("notice", None), figures=figures, tree=tree,
         scope=", ".join(part for part in (province, unit_kind_name(kind) if kind else "") if part),
         by_state=charts.units_by_state(figures["counts"]),
         rates_fig=charts.rates(figures["reporting_rate"], figures["on_time_rate"]),

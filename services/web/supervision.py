@@ -6,6 +6,7 @@ READ_POLICY): the report under review is read from the state, its history from t
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
@@ -28,6 +29,7 @@ bp = Blueprint("supervision", __name__)
 SUBMITTED_STATES = charts.SUBMITTED_STATES
 TO_REVIEW = ("submitted", "submitted_late")           # submitted, no decision yet on this version
 NOT_REPORTED = ("open", "overdue", "locked")          # could (or should) have reported and has not
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 EXPORTS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -88,6 +90,7 @@ class ReminderForm(KeyedForm):
         Optional(), Length(max=5000, message=_l("This text is too long."))])
     fiscal_year = HiddenField()
     round = HiddenField()
+    of = HiddenField()                    # the supervisor under the person whose units these are (empty: own)
 
 
 class ReviewForm(KeyedForm):
@@ -174,21 +177,42 @@ def who(actor: dict | None, row: dict | None = None, person=None) -> str:
 
 # ---- pages ----------------------------------------------------------------------------------------------
 
-def _overview(person, fy=None, round_=None) -> dict:
-    return api().read(f"/supervisors/{quote(person.username)}/overview", person.token, fiscal_year=fy,
+def _overview(person, fy=None, round_=None, of: str | None = None) -> dict:
+    return api().read(f"/supervisors/{quote(of or person.username)}/overview", person.token, fiscal_year=fy,
                       round=round_)
 
 
+def _of(person) -> str | None:
+    """The supervisor whose subtree the page shows: ``?of=`` (one under the person, or any for NACC and auditors),
+    else the person; None for the person's own."""
+    of = request.args.get("of") or request.form.get("of") or None
+    if of is not None and not USERNAME.fullmatch(of):
+        abort(404)
+    if person.role != "supervisor" and of is None:
+        abort(404)
+    return None if of == person.username else of
+
+
+def trail(person, data: dict) -> list[str]:
+    """The supervisors from the person's own level down to the one shown (exclusive), for the page's trail."""
+    above = data.get("above") or []
+    if person.role != "supervisor":
+        return list(reversed(above))
+    return list(reversed(above[:above.index(person.username) + 1])) if person.username in above else []
+
+
 @bp.get("/supervisor")
-@signed_in("supervisor")
+@signed_in("supervisor", "nacc", "auditor")
 def overview(person):
-    """The supervisor's units for a round (the current one by default): rates, a chart, the table, the queue."""
+    """The supervisor's units for a round (the current one by default): rates, a chart, the table, the queue; with
+    ``?of=``, the subtree of a supervisor under it (NACC and auditors: of any supervisor, to read)."""
     fy, round_ = requested_round()
-    return _page(person, fy, round_, request.args)
+    return _page(person, fy, round_, request.args, of=_of(person))
 
 
-def _page(person, fy, round_, args, remind_form: ReminderForm | None = None, refusal: str | None = None):
-    data = _overview(person, fy, round_)
+def _page(person, fy, round_, args, remind_form: ReminderForm | None = None, refusal: str | None = None,
+          of: str | None = None):
+    data = _overview(person, fy, round_, of)
     fy, round_ = data["fiscal_year"], data["round"]
     picker = RoundForm(formdata=MultiDict(args)).setup(fy, round_, data["counts"])
     state = picker.state.data or ""
@@ -204,11 +228,12 @@ def _page(person, fy, round_, args, remind_form: ReminderForm | None = None, ref
                                     has_plan=not no_plan or len(no_plan) < len(not_reported),
                                     supervisor=person.name),
             message_no_plan=default_message(fy, round_, data.get("due_at"), locked=locked, has_plan=False,
-                                            locks_at=data.get("locks_at"), supervisor=person.name))
+                                            locks_at=data.get("locks_at"), supervisor=person.name), of=of or "")
     return render_template(
         "supervision/overview.html", data=data, rows=rows, picker=picker, state=state, queue=queue,
         not_reported=not_reported, no_plan=no_plan, with_plan=[r for r in not_reported if r not in no_plan],
-        remind_form=remind_form, notice=session.pop("notice", None),
+        remind_form=remind_form, notice=session.pop("notice", None), of=of, trail=trail(person, data),
+        acts=person.role == "supervisor",
         refusal=refusal or session.pop("refusal", None),
         by_state=charts.units_by_state(data["counts"]),
         rates_fig=charts.rates(data["reporting_rate"], data["on_time_rate"]))
@@ -227,9 +252,10 @@ def remind_all(person):
         fy, round_ = int(form.fiscal_year.data), int(form.round.data)
     except (TypeError, ValueError):
         abort(400)
+    of = _of(person)
     if not form.validate_on_submit():
-        return _page(person, fy, round_, {}, remind_form=form)
-    data = _overview(person, fy, round_)
+        return _page(person, fy, round_, {}, remind_form=form, of=of)
+    data = _overview(person, fy, round_, of)
     targets = [r for r in data["rows"] if r["state"] in NOT_REPORTED]
     sent, failures = [], []
     for row in targets:
@@ -244,11 +270,11 @@ def remind_all(person):
         except ApiError as error:
             if error.status == 422 and not sent:        # the message itself is refused: show it at the field
                 apply_reasons(form, error)
-                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
+                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error), of=of)
             if error.status == 401:
                 raise
             if error.status == 503:                     # the same form again: a re-send replays the ones sent
-                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error))
+                return _page(person, fy, round_, {}, remind_form=form, refusal=explain(error), of=of)
             failures.append(f"{code}: {explain(error)}")
         else:
             sent.append(code)
@@ -258,7 +284,7 @@ def remind_all(person):
         session["notice"] = _("Every unit has reported: no reminder was needed.")
     if failures:
         session["refusal"] = _("No reminder could be sent to: %(list)s", list="; ".join(failures))
-    return redirect(url_for(".overview", **_round_args(fy, round_)))
+    return redirect(url_for(".overview", **_round_args(fy, round_), **({"of": of} if of else {})))
 
 
 def _unit_row(person, code: str, fy: int, round_: int) -> tuple[dict, dict]:

@@ -476,3 +476,45 @@ def test_the_unit_sees_its_reminders_on_its_home(browser, stack, current):
     file_report(stack, CHASED, fy, rnd, "ส่งรายงานแล้ว")
     browser.go(f"/units/{CHASED}")
     assert browser.all(".reminder-banner") == [] and message in browser.find("ul.reminder-list").text
+
+
+TOP = "demo-sup-bma"                              # the demo tree: demo-sup-bma over demo-sup-01..03
+
+
+def test_the_supervision_tree_rolls_up_and_drills_down(browser, stack, current):
+    """The supervisor over the three demo supervisors sees one line per supervisor with its subtree's figures
+    (as the API gives them, adding up to its own), opens one and sees that supervisor's units under a trail back
+    to its own level; a supervisor under it cannot open the level above; NACC's page lists the top of the tree."""
+    fy, rnd = current
+    browser.sign_in(TOP, stack.activate(TOP))
+    browser.go(f"/supervisor?fiscal_year={fy}&round={rnd}", shot="supervisor-tree")
+    top = stack.api("GET", "tracker", f"/supervisors/{TOP}/overview?fiscal_year={fy}&round={rnd}", TOP)[1]
+    assert [c["supervisor"] for c in top["children"]] == ["demo-sup-01", "demo-sup-02", "demo-sup-03"]
+    assert top["expected"] == 77 == sum(c["expected"] for c in top["children"])
+    assert top["submitted"] == sum(c["submitted"] for c in top["children"])
+    line = browser.find(f"#sup-{SUPERVISOR}")
+    child = next(c for c in top["children"] if c["supervisor"] == SUPERVISOR)
+    assert child["name"] in line.text and str(child["expected"]) in line.text and str(child["submitted"]) in line.text
+    assert "หน่วยกำกับดูแลในระดับถัดลงไป" in browser.text()
+    line.find_element("css selector", "a").click()
+    browser.shot("supervisor-tree-child")
+    assert f"of={SUPERVISOR}" in browser.path and child["name"] in browser.find("h1").text
+    assert [a.text for a in browser.all("nav.levels a")] == [TOP]
+    assert sorted(row_codes(browser)) == sorted(SUP02_UNITS)
+    browser.width(375)
+    browser.go(f"/supervisor?fiscal_year={fy}&round={rnd}", shot="supervisor-tree-375")
+    overflow = browser.driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    assert max(overflow[:2]) <= overflow[2], overflow
+    browser.width(1280)
+    browser.sign_out().sign_in(SUPERVISOR, stack.activate(SUPERVISOR))
+    browser.go(f"/supervisor?of={TOP}")
+    assert "demo-sup-01" not in browser.text() and not browser.all("#tree")
+    assert stack.api("GET", "tracker", f"/supervisors/{TOP}/overview", SUPERVISOR)[0] == 403
+    browser.sign_out().sign_in(NACC, stack.activate(NACC))
+    browser.go(f"/nacc?fiscal_year={fy}&round={rnd}")
+    assert TOP in browser.find("#sup-" + TOP).text
+    browser.find(f"#sup-{TOP} a").click()
+    assert [c.get_attribute("id") for c in browser.all("table.tree tbody tr[id]")] == [
+        "sup-demo-sup-01", "sup-demo-sup-02", "sup-demo-sup-03"]
+    assert not browser.all("#queue") and not browser.all("form.remind-all")      # NACC reads here, reviews nothing
