@@ -97,6 +97,7 @@ UPCASTERS = {
     ("ReportReviewed", 1): lambda p: {**p, "entries": []},
     ("ReportSubmitted", 1): lambda p: p,        # v2 only allows each entry a ``response``
     ("ReportAmended", 1): lambda p: p,
+    ("ReminderRuleSet", 1): lambda p: {**p, "audience": "unit", "above_after_days": None},
 }
 
 

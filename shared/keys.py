@@ -102,6 +102,10 @@ class Keys:
         """Hash: an account's credentials (never in the event log): role, status, password and code hashes."""
         return f"{self.prefix}:{self.tag(self.partition_of(SECURITY_PREFIX + username))}:acct:{username}"
 
+    def read_marks(self, username: str) -> str:
+        """Sorted set: the notifications an account has marked read (``<stream>:<version>``), scored by when."""
+        return f"{self.prefix}:{self.tag(self.partition_of(SECURITY_PREFIX + username))}:read:{username}"
+
     def throttle(self, kind: str, who: str) -> str:
         """Hash: failed attempts and the lock-out end, per username or per client address."""
         return f"{self.prefix}:throttle:{kind}:{who}"

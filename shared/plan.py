@@ -209,7 +209,7 @@ def fold_windows(events, state: WindowsState | None = None) -> WindowsState:
         if e.type == "ReportingWindowSet":
             state.windows[(e.payload["fiscal_year"], e.payload["round"])] = e.payload
         elif e.type == "ReminderRuleSet":
-            p = e.payload
+            p = upcast(e).payload
             state.rules.setdefault((p["fiscal_year"], p["round"]), {})[(p["scope"] or "", p["rule_id"])] = p
         else:
             raise ValueError(f"the windows stream cannot hold {e.type} events")

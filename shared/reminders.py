@@ -3,7 +3,11 @@
 A rule names an anchor of the round's window (``opens_at``, ``due_at``, ``locks_at``), an offset in days and a
 target (units that have not reported; units whose report was returned and not yet corrected). It fires at 09:00
 Bangkok time on the anchor's day plus the offset, so a window NACC moves moves its pending reminders with it.
-NACC's rules for a round replace the default ones; a supervisor's rules go to its own units besides.
+NACC's rules for a round replace the default ones; a supervisor's rules go to the units of its subtree besides.
+
+A rule's audience is the unit (a reminder), or its supervisors (an escalation): from the rule's instant, each day
+until the round locks, every unit the rule targets is listed in a digest to the supervisors it is assigned to,
+and ``above_after_days`` later also to the supervisors above those.
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ DEFAULT_RULES = (
     ("due-plus-1", "due_at", 1, "not_submitted"),
     ("lock-minus-3", "locks_at", -3, "not_submitted"),
 )
+# the default escalation: 3 days after the due date to the unit's supervisors, 7 days more to the level above
+DEFAULT_ESCALATIONS = (("escalate-due-plus-3", "due_at", 3, "not_submitted", 7),)
+AUDIENCES = ("unit", "supervisors")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class Rule:
     target: str
     scope: str | None = None
     message: str | None = None
+    audience: str = "unit"
+    above_after_days: int | None = None       # an escalation's days from its instant to the level above
 
     @property
     def key(self) -> str:
@@ -45,6 +54,12 @@ class Rule:
         """09:00 Bangkok on the day of the window's anchor plus the offset."""
         day = getattr(window, self.anchor).astimezone(BANGKOK).date() + timedelta(days=self.offset_days)
         return datetime.combine(day, SEND_AT, BANGKOK)
+
+    def above_at(self, window) -> datetime | None:
+        """When an escalation also reaches the level above (None: never)."""
+        if self.audience != "supervisors" or self.above_after_days is None:
+            return None
+        return self.fires_at(window) + timedelta(days=self.above_after_days)
 
 
 def rules_of(windows, fiscal_year: int, round_: int) -> list[Rule]:
@@ -57,13 +72,15 @@ def rules_of(windows, fiscal_year: int, round_: int) -> list[Rule]:
     else:
         rules = [Rule(rule_id, fiscal_year, round_, anchor, offset, target)
                  for rule_id, anchor, offset, target in DEFAULT_RULES]
+        rules += [Rule(rule_id, fiscal_year, round_, anchor, offset, target, audience="supervisors",
+                       above_after_days=above) for rule_id, anchor, offset, target, above in DEFAULT_ESCALATIONS]
     rules += [_rule(p) for (scope, _id), p in sorted(set_.items()) if scope and p["active"]]
     return rules
 
 
 def _rule(p: dict) -> Rule:
     return Rule(p["rule_id"], p["fiscal_year"], p["round"], p["anchor"], p["offset_days"], p["target"],
-                p["scope"], p.get("message"))
+                p["scope"], p.get("message"), p.get("audience", "unit"), p.get("above_after_days"))
 
 
 def targeted(state, rule: Rule) -> bool:
@@ -86,9 +103,61 @@ def due_rules(windows, now: datetime, grace_days: int, catch_up: timedelta, done
             window = windows.window(fiscal_year, round_, grace_days)
             for rule in rules_of(windows, fiscal_year, round_):
                 at = rule.fires_at(window)
-                if at <= now and now - at <= catch_up and done_key(rule, at) not in done:
+                if rule.audience == "unit" and within(at, window) and at <= now and now - at <= catch_up \
+                        and done_key(rule, at) not in done:
                     out.append((rule, at))
     return sorted(out, key=lambda pair: pair[1])
+
+
+def within(at: datetime, window) -> bool:
+    """Whether an instant lies in the round's window (a window moved after a rule was set may leave it outside:
+    such a rule does not fire)."""
+    return window.opens_at <= at <= window.locks_at
+
+
+def escalating(windows, now: datetime, grace_days: int) -> list[tuple[Rule, object]]:
+    """The escalation rules in force now (their instant come, the round not locked yet), with their windows."""
+    from .fiscal import fiscal_year_of
+    out = []
+    current = fiscal_year_of(now)
+    for fiscal_year in (current - 1, current, current + 1):
+        for round_ in (6, 12):
+            window = windows.window(fiscal_year, round_, grace_days)
+            out += [(rule, window) for rule in rules_of(windows, fiscal_year, round_)
+                    if rule.audience == "supervisors" and rule.fires_at(window) <= now < window.locks_at]
+    return out
+
+
+def escalations(rules, registry, now: datetime, pending) -> dict[str, list[dict]]:
+    """Who gets which units in today's digest: supervisor -> [{unit, fiscal_year, round, rule, level, since}], for
+    the escalation rules in force (``escalating``) and the units each targets, ``pending(code, rule)`` (not yet
+    reported, or returned and not corrected). Level 1 goes to the supervisors the unit is assigned to, level 2
+    (``above_after_days`` after the rule's instant) to the supervisors directly above those."""
+    digests: dict[str, dict] = {}
+    for rule, window in rules:
+        units = sorted(registry.units) if rule.scope is None else sorted(registry.scope_of(rule.scope))
+        at, above = rule.fires_at(window), rule.above_at(window)
+        for code in units:
+            if not pending(code, rule):
+                continue
+            for level, since, recipients in _levels(registry, code, at, above, now):
+                for supervisor in recipients:
+                    line = {"unit": code, "fiscal_year": rule.fiscal_year, "round": rule.round, "rule": rule.key,
+                            "level": level, "since": bangkok_iso(since)}
+                    # one line per unit and round: the first rule, at the highest level reached
+                    key = (code, rule.fiscal_year, rule.round)
+                    known = digests.setdefault(supervisor, {}).get(key)
+                    if known is None or known["level"] < level:
+                        digests[supervisor][key] = line
+    return {s: sorted(lines.values(), key=lambda l: (l["fiscal_year"], l["round"], l["unit"]))
+            for s, lines in sorted(digests.items())}
+
+
+def _levels(registry, code: str, at: datetime, above: datetime | None, now: datetime):
+    overseers = registry.overseers_of(code)
+    yield 1, at, overseers
+    if above is not None and above <= now:
+        yield 2, above, sorted({registry.parents[s] for s in overseers if s in registry.parents})
 
 
 def done_key(rule: Rule, at: datetime) -> str:

@@ -333,6 +333,14 @@ class ReminderRuleSetV1(Schema):
     active = fields.Boolean(required=True)
 
 
+class ReminderRuleSetV2(ReminderRuleSetV1):
+    """ReminderRuleSet v2: also whom the rule is for: the unit (a reminder; every v1 rule) or its supervisors (an
+    escalation: a daily digest from the rule's instant, to the level above ``above_after_days`` later)."""
+
+    audience = fields.String(required=True, validate=validate.OneOf(("unit", "supervisors")))
+    above_after_days = fields.Integer(allow_none=True, required=True, strict=True, validate=validate.Range(0, 90))
+
+
 class ReportingExceptionGrantedV1(Schema):
     """ReportingExceptionGranted v1: the round reopens for this unit until ``until``."""
 
@@ -459,6 +467,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("ReminderSent", 2): ReminderSentV2,
     ("ReminderSent", 3): ReminderSentV3,
     ("ReminderRuleSet", 1): ReminderRuleSetV1,
+    ("ReminderRuleSet", 2): ReminderRuleSetV2,
     ("ReportingExceptionGranted", 1): ReportingExceptionGrantedV1,
     ("ReportingWindowSet", 1): ReportingWindowSetV1,
     ("EvidenceAttached", 1): EvidenceAttachedV1,

@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     from .auth_api import bp as auth_bp
     api.register_blueprint(bp, url_prefix="/api/v1")
     api.register_blueprint(auth_bp, url_prefix="/api/v1")
+    from .marks_api import bp as marks_bp
+    api.register_blueprint(marks_bp, url_prefix="/api/v1")
     from .schemas import EvidenceForm
     if "EvidenceForm" not in api.spec.components.schemas:      # named by the upload's multipart body
         api.spec.components.schema("EvidenceForm", schema=EvidenceForm)

@@ -334,9 +334,24 @@ def scheduled_reminder(state: UnitState, rule, message: str, ctx: Context) -> De
 def set_reminder_rule(state: WindowsState, fiscal_year: int, round_: int, rule_id: str, scope: str | None,
                       cmd: dict, ctx: Context) -> Decision:
     """PUT reminder-rules/{fy}/{round}/{rule_id}: NACC's national rule (``scope`` None) or a supervisor's own."""
+    audience = cmd.get("audience", "unit")
+    above = cmd.get("above_after_days") if audience == "supervisors" else None
     payload = {"rule_id": rule_id, "fiscal_year": fiscal_year, "round": round_, "anchor": cmd["anchor"],
                "offset_days": cmd["offset_days"], "target": cmd["target"], "scope": scope,
-               "message": cmd.get("message"), "active": cmd["active"]}
+               "message": cmd.get("message"), "active": cmd["active"], "audience": audience,
+               "above_after_days": above}
+    window = state.window(fiscal_year, round_, ctx.grace_days)
+    rule = reminders.Rule(rule_id, fiscal_year, round_, cmd["anchor"], cmd["offset_days"], cmd["target"], scope,
+                          audience=audience, above_after_days=above)
+    at, last = rule.fires_at(window), rule.above_at(window) or rule.fires_at(window)
+    if not reminders.within(at, window) or not reminders.within(last, window):
+        where = ("offset_days", f"It would fire at {fiscal.bangkok_iso(at)}") if not reminders.within(at, window) \
+            else ("above_after_days", f"It would reach the level above at {fiscal.bangkok_iso(last)}")
+        raise InvalidError(
+            f"the rule would fire outside the round's window: {where[1]}, but the window opens at "
+            f"{fiscal.bangkok_iso(window.opens_at)} and locks at {fiscal.bangkok_iso(window.locks_at)}",
+            field_errors={where[0]: [f"{where[1]}; it must lie between {fiscal.bangkok_iso(window.opens_at)} and "
+                                     f"{fiscal.bangkok_iso(window.locks_at)}."]})
     if state.rules.get((fiscal_year, round_), {}).get((scope or "", rule_id)) == payload:
         raise RuleError("no_change", f"reminder rule {rule_id} of fiscal year {fiscal_year} round {round_} "
                                      "already reads like this")

@@ -65,9 +65,9 @@ class ReminderScheduler:
         return reminders.due_rules(windows, now, self.service.settings.lock_grace_days, self.catch_up, done)
 
     def units_of(self, rule: reminders.Rule) -> list[str]:
-        """The units a rule goes to: every registered unit, or the supervisor's own."""
+        """The units a rule goes to: every registered unit, or those of the supervisor's subtree."""
         registry = self.service.load(REGISTRY_STREAM)
-        return sorted(registry.units) if rule.scope is None else list(registry.units_of(rule.scope) or [])
+        return sorted(registry.units) if rule.scope is None else sorted(registry.scope_of(rule.scope))
 
     def run_once(self) -> dict:
         """Send what is due now; counts of reminders sent, already sent and not needed, per rule."""

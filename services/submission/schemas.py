@@ -110,6 +110,12 @@ class ReminderRuleRequest(Schema):
     target = fields.String(required=True, validate=validate.OneOf(TARGETS))
     message = Text(allow_none=True, max_length=2000, metadata={"description": "none: the standard Thai message"})
     active = fields.Boolean(load_default=True)
+    audience = fields.String(load_default="unit", validate=validate.OneOf(("unit", "supervisors")), metadata={
+        "description": "unit: a reminder to each targeted unit; supervisors: an escalation, listing the targeted "
+                       "units in a daily digest to their supervisors until the round locks"})
+    above_after_days = fields.Integer(allow_none=True, load_default=None, strict=True, validate=validate.Range(0, 90),
+                                      metadata={"description": "an escalation's days until it also reaches the "
+                                                               "supervisors above (none: never)"})
 
 
 class ParentRequest(Schema):

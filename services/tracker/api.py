@@ -9,7 +9,7 @@ import tempfile
 from flask import Response, current_app, g, request
 from marshmallow import Schema, fields, validate
 
-from shared import fiscal
+from shared import fiscal, reminders
 from shared.errors import InvalidError, NotFoundError
 from shared.identity import authorize_read, check_unit_code
 from shared.schemas import FiscalYear, Instant, Round
@@ -112,6 +112,9 @@ class RollupAnswer(Schema):
     own = fields.Dict(metadata={"description": "the figures of the units assigned to the supervisor itself"})
     children = fields.List(fields.Dict(), metadata={
         "description": "per supervisor directly under this one: the figures of its whole subtree"})
+    escalated = fields.List(fields.Dict(), metadata={
+        "description": "the round's units in the supervisor's escalation digest today: unit, level (1: assigned to "
+                       "it, 2: to a supervisor under it), since, rule, name_th, state"})
 
 
 def _unit_scope(code: str, action: str):
@@ -406,7 +409,30 @@ def supervisor_overview(args, username):
     doc = _tree_figures(queries, registry, fy, round_, now, registry.children_of(username),
                         registry.units_of(username), cursor=args.get("cursor"), limit=args.get("limit"))
     return {**doc, "supervisor": username, "name": (registry.accounts.get(username) or {}).get("name"),
-            "parent": registry.parents.get(username), "above": registry.above(username)}
+            "parent": registry.parents.get(username), "above": registry.above(username),
+            "escalated": escalated_to(queries, registry, username, fy, round_, now)}
+
+
+PENDING = {"not_submitted": frozenset(("not_open", "open", "overdue", "locked")), "returned": frozenset(("returned",))}
+
+
+def escalated_to(queries, registry, supervisor: str, fiscal_year: int, round_: int, now) -> list[dict]:
+    """The units of the round in the supervisor's digest today (shared/reminders.py ``escalations``): those assigned
+    to it (level 1) and to the supervisors directly under it (level 2) that an escalation rule in force targets."""
+    rules = [(rule, window) for rule, window in reminders.escalating(queries.windows(), now, queries.grace_days)
+             if (rule.fiscal_year, rule.round) == (fiscal_year, round_)]
+    if not rules:
+        return []
+    candidates = set(registry.units_of(supervisor) or ())
+    for child in registry.children_of(supervisor):
+        candidates.update(registry.units_of(child) or ())
+    rows = {r["unit"]: r for r in queries.rollup(fiscal_year, round_, now, candidates, registry)["rows"]}
+
+    def pending(code, rule):
+        return code in rows and rows[code]["state"] in PENDING[rule.target]
+    lines = reminders.escalations(rules, registry, now, pending).get(supervisor, [])
+    return [{**line, "name_th": rows[line["unit"]].get("name_th"), "state": rows[line["unit"]]["state"]}
+            for line in lines]
 
 
 @bp.route("/rounds/<int:fiscal_year>/<int:round>/supervisors", methods=["GET"])

@@ -148,11 +148,15 @@ def audit_entry(before: UnitState, e: Event) -> dict:
     elif t == "ReminderRuleSet":
         who, who_th = (f"supervisor {p['scope']}", f"หน่วยกำกับดูแล {p['scope']}") if p["scope"] else ("NACC", "สำนักงาน ป.ป.ช.")
         state_en, state_th = ("", "") if p["active"] else (" (off)", " (ปิดใช้งาน)")
-        summary = (f"Reminder rule {p['rule_id']} of {_round_en(p['fiscal_year'], p['round'])} by {who}: "
+        escalation = p.get("audience") == "supervisors"
+        kind, kind_th = ("Escalation rule", "กำหนดการรายงานหน่วยกำกับดูแล") if escalation else (
+            "Reminder rule", "กำหนดการแจ้งเตือน")
+        summary = (f"{kind} {p['rule_id']} of {_round_en(p['fiscal_year'], p['round'])} by {who}: "
                    f"{p['offset_days']:+d} days from {p['anchor']}, to units {p['target']}{state_en}")
-        summary_th = (f"{who_th} กำหนดการแจ้งเตือน {p['rule_id']} {_round_th(p['fiscal_year'], p['round'])}: "
+        summary_th = (f"{who_th} {kind_th} {p['rule_id']} {_round_th(p['fiscal_year'], p['round'])}: "
                       f"{p['offset_days']:+d} วันจาก {p['anchor']}{state_th}")
-        changes = _changes({}, {k: p.get(k) for k in ("anchor", "offset_days", "target", "scope", "active")})
+        changes = _changes({}, {k: p.get(k) for k in ("anchor", "offset_days", "target", "scope", "active",
+                                                       "audience", "above_after_days")})
     elif t == "ReportingWindowSet":
         summary = (f"Window {_round_en(p['fiscal_year'], p['round'])}: opens {p['opens_at']}, due {p['due_at']}, "
                    f"locks {p['locks_at']}")

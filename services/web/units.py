@@ -12,7 +12,7 @@ import re
 from datetime import datetime, time as dtime
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, SelectField, SelectMultipleField,
@@ -356,13 +356,70 @@ def home(person, code):
     state = _state(person, code)
     reviews = {key: r["review"] for key, r in state["state"]["reports"].items() if r.get("review")}
     sent = sorted(state["state"].get("reminders") or [], key=lambda r: r["version"], reverse=True)
+    read = read_marks(person, code, sent)
     return render_template("units/home.html", code=code, status=status, form=form, reviews=reviews,
-                           reminders=sent[:REMINDERS_SHOWN], chasing=_chasing(status, sent),
+                           reminders=sent[:REMINDERS_SHOWN], chasing=_chasing(status, sent), read=read,
+                           unread=sum(1 for r in sent if f"{code}:{r['version']}" not in read) if read is not None
+                           else None,
                            may_edit=_may_edit(person, code), notice=session.pop("notice", None),
                            unit=_unit(person, code, status), role=person.role)
 
 
 REMINDERS_SHOWN = 10
+NOTIFICATIONS_PAGE = 20
+
+
+def read_marks(person, code: str, reminders: list) -> set | None:
+    """The unit's reminders the person has marked read (None: not the unit's own account, which keeps no marks
+    here: a supervisor reading a unit's page marks nothing for it)."""
+    if person.role != "unit" or person.username != code or not reminders:
+        return None if person.role != "unit" or person.username != code else set()
+    return set(api().call("submission", "GET", "/auth/me/read", token=person.token).body["read"])
+
+
+@bp.get("/units/<code>/notifications")
+@signed_in("unit")
+def notifications(person, code):
+    """Every reminder the unit has had, newest first, 20 a page, the unread ones marked, each to mark read."""
+    code = _code(code)
+    if person.username != code:
+        abort(403)
+    sent = sorted(_state(person, code)["state"].get("reminders") or [], key=lambda r: r["version"], reverse=True)
+    read = read_marks(person, code, sent)
+    pages = max(1, -(-len(sent) // NOTIFICATIONS_PAGE))
+    try:
+        page = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    unread = [f"{code}:{r['version']}" for r in sent if f"{code}:{r['version']}" not in read]
+    return render_template("units/notifications.html", code=code, unit=_unit(person, code, None), read=read,
+                           reminders=sent[(page - 1) * NOTIFICATIONS_PAGE:page * NOTIFICATIONS_PAGE],
+                           page=page, pages=pages, total=len(sent), unread=unread, form=KeyedForm(),
+                           notice=session.pop("notice", None))
+
+
+@bp.post("/units/<code>/notifications/read")
+@signed_in("unit")
+def mark_read(person, code):
+    """Mark the reminders named (``id``, one or many: the page's "mark all read" sends every unread one) read."""
+    code = _code(code)
+    if person.username != code:
+        abort(403)
+    form = KeyedForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ids = request.form.getlist("id")[:500]
+    if not ids:
+        abort(400)
+    back = url_for("units.notifications", code=code, page=request.form.get("page") or None)
+    try:
+        api().call("submission", "POST", "/auth/me/read", token=person.token, json={"ids": ids})
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        return done(explain(error), back)
+    return done(ngettext("%(num)d notification marked read.", "%(num)d notifications marked read.", len(ids)), back)
+
 TO_DO = ("open", "overdue", "returned")       # a round the unit still has to report on, or to correct
 
 

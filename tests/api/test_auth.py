@@ -251,7 +251,8 @@ PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.pdf"),
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.csv"),
           ("get", "/public/verify/{code}/{version}/{hash_}"), ("get", "/public/units/{code}/evidence/{sha256}")}
-SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
+SELF_SERVICE = {("post", "/auth/password"), ("post", "/auth/me/read")}   # any signed-in account, for itself
+SELF_READS = {("get", "/auth/me/read")}
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 
 
@@ -302,6 +303,9 @@ def test_role_matrix(env):
                 if (method, template) in SELF_SERVICE:
                     assert rv.status_code == 422, (role, method, path, rv.json)     # authorised, body empty
                     continue
+                if (method, template) in SELF_READS:
+                    assert rv.status_code == 200, (role, method, path, rv.json)
+                    continue
                 rule = WHO[(method, template)].get(role)
                 allowed = rule == "any" or (rule in ("own", "self") and scope == "own")
                 if allowed:
@@ -310,4 +314,4 @@ def test_role_matrix(env):
                         assert rv.status_code == 200, (role, method, path, rv.json)
                 else:
                     assert rv.status_code == 403, (role, method, path, rv.status_code)
-    assert {(m, t) for m, t in WHO} | PUBLIC | SELF_SERVICE == seen     # a new route must get a row here
+    assert {(m, t) for m, t in WHO} | PUBLIC | SELF_SERVICE | SELF_READS == seen     # a new route must get a row here

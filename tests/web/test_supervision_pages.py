@@ -473,6 +473,24 @@ def test_the_unit_sees_its_reminders_on_its_home(browser, stack, current):
     assert banner.find_element("link text", "เปิดแบบรายงานผล").get_attribute("href").endswith(
         f"/units/{CHASED}/reports/{fy}/{rnd}")
     assert message in browser.find("ul.reminder-list").text and SUPERVISOR in browser.find("ul.reminder-list").text
+    # unread until the unit marks it read, per account: the list shows it new, the mark is kept by the API
+    newest = browser.find("ul.reminder-list li")
+    assert "ใหม่" in newest.text and "unread" in newest.get_attribute("class")
+    browser.find("#notifications-link").click()
+    browser.shot("unit-notifications")
+    version = max(r["version"] for r in stack.api("GET", "tracker", f"/units/{CHASED}/state", CHASED)[1]["state"]["reminders"])
+    item = browser.find(f"#n-{version}")
+    assert message in item.text and "ใหม่" in item.text
+    item.find_element("css selector", "button").click()
+    assert "ทำเครื่องหมายว่าอ่านแล้ว 1 รายการ" in browser.find(".notice").text
+    assert "read" == browser.find(f"#n-{version}").get_attribute("class") and "ใหม่" not in browser.find(f"#n-{version}").text
+    assert f"{CHASED}:{version}" in stack.api("GET", "submission", "/auth/me/read", CHASED)[1]["read"]
+    assert f"{CHASED}:{version}" not in stack.api("GET", "submission", "/auth/me/read", SUPERVISOR)[1]["read"]
+    if browser.all("form.mark-all button"):
+        browser.find("form.mark-all button").click()
+    assert not browser.all(".notification-list li.unread")
+    browser.go(f"/units/{CHASED}")
+    assert "unread" not in (browser.find("ul.reminder-list li").get_attribute("class") or "")
     file_report(stack, CHASED, fy, rnd, "ส่งรายงานแล้ว")
     browser.go(f"/units/{CHASED}")
     assert browser.all(".reminder-banner") == [] and message in browser.find("ul.reminder-list").text
