@@ -24,6 +24,7 @@ from shared import logs, reminders
 from shared.errors import RuleError
 from shared.i18n import be_date, translator
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
+from shared.outbox import Outbox, address_of
 
 from . import handlers
 from .service import SubmissionService, fingerprint
@@ -57,6 +58,7 @@ class ReminderScheduler:
         self.clock = clock
         self.catch_up = catch_up
         self.on_unit = on_unit          # called after each unit is handled (tests stop a pass there)
+        self.outbox = Outbox(redis, self.keys, clock)
 
     def due(self, now: datetime) -> list:
         """The rules whose instant has come and that are not done."""
@@ -83,6 +85,7 @@ class ReminderScheduler:
                         code, lambda s, ctx: handlers.scheduled_reminder(s, rule, text, ctx), actor=ACTOR,
                         fp=fingerprint("REMIND", rule.key, {"message": text}), idempotency_key=rule.key)
                     counts["sent" if outcome.status == 201 else "already_sent"] += 1
+                    self.mail(rule, window, code, text)      # a replay too: the pass before may have died here
                 except RuleError as refusal:
                     if refusal.rule != "not_targeted":
                         raise
@@ -92,6 +95,28 @@ class ReminderScheduler:
             counts["rules"] += 1
             log.info("reminder rule %s at %s: done", rule.key, at.isoformat())
         return counts
+
+
+    def mail(self, rule: reminders.Rule, window, code: str, text: str) -> bool:
+        """The reminder by e-mail to the unit's confirmed address, if it has one (once: the outbox keeps the id)."""
+        to = address_of(self.redis, self.keys, code)
+        if to is None:
+            return False
+        subject, body = reminder_mail(rule, window, text, self.service.load(REGISTRY_STREAM).units.get(code, {}),
+                                      code, self.service.settings.public_url)
+        return self.outbox.enqueue(f"{rule.key}:{code}", to, subject, body)
+
+
+def reminder_mail(rule: reminders.Rule, window, text: str, unit: dict, code: str, web_url: str) -> tuple[str, str]:
+    """The reminder's e-mail, in Thai: the round in the subject; the message, the due date and the form's link."""
+    t = translator()
+    round_name = t("6-month round" if rule.round == 6 else "12-month round")
+    subject = t("Reminder: report for fiscal year %(fy)s, %(round)s", fy=rule.fiscal_year, round=round_name)
+    body = t("Dear %(name)s,\n\n%(text)s\n\nDue date: %(due)s\nReport form: %(link)s\n\nThis message was sent "
+             "by the anti-corruption action plan system; please do not reply to it.",
+             name=unit.get("name_th") or code, text=text, due=be_date(window.due_at, time=True, long=True),
+             link=f"{web_url}/units/{code}/reports/{rule.fiscal_year}/{rule.round}")
+    return subject, body
 
 
 def _wall_clock() -> datetime:

@@ -243,13 +243,16 @@ WHO = {
     ("get", "/units/{code}/receipts/{version}"): {"unit": "own", "supervisor": "own", "nacc": "any", "auditor": "any"},
     ("get", "/units/{code}/receipts/{version}.pdf"): {"unit": "own", "supervisor": "own", "nacc": "any",
                                                       "auditor": "any"},
+    ("get", "/auth/me"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
+    ("put", "/accounts/{username}/email"): {"operator": "any"},
 }
 PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/units"),   # no token needed
           ("get", "/public/units/{code}/disclosure/{fiscal_year}"), ("get", "/public/keys"),
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.pdf"),
           ("get", "/public/units/{code}/disclosure/{fiscal_year}/{document}.csv"),
-          ("get", "/public/verify/{code}/{version}/{hash_}"), ("get", "/public/units/{code}/evidence/{sha256}")}
-SELF_SERVICE = {("post", "/auth/password")}          # any signed-in account, for itself
+          ("get", "/public/verify/{code}/{version}/{hash_}"), ("get", "/public/units/{code}/evidence/{sha256}"),
+          ("post", "/auth/email/confirm")}
+SELF_SERVICE = {("post", "/auth/password"), ("put", "/auth/me/email")}   # any signed-in account, for itself
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 
 
