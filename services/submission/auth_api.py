@@ -217,8 +217,8 @@ def _throttle_confirmations(username: str) -> None:
     if sent is not None and int(sent) >= CONFIRMATIONS_PER_HOUR:
         raise TooManyAttemptsError(max(1, ttl), "too many confirmation e-mails asked for this account")
     pipe = redis.pipeline(transaction=True)
+    pipe.set(key, 0, ex=3600, nx=True)          # the hour starts with the first request (INCR keeps the expiry)
     pipe.incr(key)
-    pipe.expire(key, 3600, nx=True)
     pipe.execute()
 
 
