@@ -135,6 +135,13 @@ class Settings:
         return replace(self, **changes)
 
 
+# the e-mail settings that are whole numbers: setting -> variable
+MAIL_NUMBERS = {"smtp_timeout_seconds": "NCC_SMTP_TIMEOUT_SECONDS", "mail_retry_base_seconds": "NCC_MAIL_RETRY_BASE_SECONDS",
+                "mail_retry_max_seconds": "NCC_MAIL_RETRY_MAX_SECONDS", "mail_max_attempts": "NCC_MAIL_MAX_ATTEMPTS",
+                "mail_lease_seconds": "NCC_MAIL_LEASE_SECONDS", "mail_poll_seconds": "NCC_MAIL_POLL_SECONDS",
+                "email_confirm_ttl_hours": "NCC_EMAIL_CONFIRM_TTL_HOURS"}
+
+
 def from_env(env: dict | None = None) -> Settings:
     """Read the settings from the environment (or the mapping given)."""
     env = os.environ if env is None else env
@@ -172,14 +179,8 @@ def from_env(env: dict | None = None) -> Settings:
         key_dir=env.get("NCC_KEY_DIR", ""),
         smtp_url=env.get("NCC_SMTP_URL", ""),
         smtp_password=env.get("NCC_SMTP_PASSWORD", ""),
-        smtp_timeout_seconds=_int(env, "NCC_SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds),
         mail_from=env.get("NCC_MAIL_FROM") or defaults.mail_from,
-        mail_retry_base_seconds=_int(env, "NCC_MAIL_RETRY_BASE_SECONDS", defaults.mail_retry_base_seconds),
-        mail_retry_max_seconds=_int(env, "NCC_MAIL_RETRY_MAX_SECONDS", defaults.mail_retry_max_seconds),
-        mail_max_attempts=_int(env, "NCC_MAIL_MAX_ATTEMPTS", defaults.mail_max_attempts),
-        mail_lease_seconds=_int(env, "NCC_MAIL_LEASE_SECONDS", defaults.mail_lease_seconds),
-        mail_poll_seconds=_int(env, "NCC_MAIL_POLL_SECONDS", defaults.mail_poll_seconds),
-        email_confirm_ttl_hours=_int(env, "NCC_EMAIL_CONFIRM_TTL_HOURS", defaults.email_confirm_ttl_hours),
+        **{name: _int(env, variable, getattr(defaults, name)) for name, variable in MAIL_NUMBERS.items()},
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")
@@ -188,10 +189,8 @@ def from_env(env: dict | None = None) -> Settings:
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("NCC_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     settings.smtp                   # an NCC_SMTP_URL that does not parse stops the process here, saying why
-    if min(settings.mail_retry_base_seconds, settings.mail_max_attempts, settings.mail_lease_seconds,
-           settings.mail_poll_seconds, settings.smtp_timeout_seconds) < 1:
-        raise ValueError("NCC_MAIL_RETRY_BASE_SECONDS, NCC_MAIL_MAX_ATTEMPTS, NCC_MAIL_LEASE_SECONDS, "
-                         "NCC_MAIL_POLL_SECONDS and NCC_SMTP_TIMEOUT_SECONDS must be at least 1")
+    if min(getattr(settings, name) for name in MAIL_NUMBERS) < 1:
+        raise ValueError(f"{', '.join(MAIL_NUMBERS.values())} must each be at least 1")
     if settings.lock_grace_days < 0:
         raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
     return settings

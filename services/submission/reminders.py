@@ -12,15 +12,12 @@ that was down, a clock that jumped) is not sent late: a later rule of the round 
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
-from shared import logs, reminders
+from shared import logs, periodic, reminders
 from shared.errors import RuleError
 from shared.i18n import be_date, translator
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
@@ -119,33 +116,22 @@ def reminder_mail(rule: reminders.Rule, window, text: str, unit: dict, code: str
     return subject, body
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def main(argv=None) -> int:
     """Run passes every NCC_REMINDER_SECONDS until stopped, or one pass with --once."""
-    parser = argparse.ArgumentParser(prog="python -m services.submission.reminders", description=__doc__.split("\n")[0])
-    parser.add_argument("--once", action="store_true", help="one pass, then exit")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = periodic.arguments("python -m services.submission.reminders", __doc__, "one pass, then exit", argv)
     from .app import create_app
     app = create_app()
     logs.configure(app.extensions["ncc"]["settings"].log_level)
     service = app.extensions["ncc"]["service"]
-    scheduler = ReminderScheduler(service, service.redis, clock=_wall_clock)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    interval = app.extensions["ncc"]["settings"].reminder_seconds
-    while True:
+    scheduler = ReminderScheduler(service, service.redis, clock=periodic.wall_clock)
+
+    def one_pass() -> bool:
         counts = scheduler.run_once()
         if counts["rules"]:
             log.info("reminders: %s", counts)
-        if args.once or stopping:
-            return 0
-        for _ in range(interval * 10):
-            if stopping:
-                return 0
-            time.sleep(0.1)
+        return False
+
+    return periodic.run(one_pass, app.extensions["ncc"]["settings"].reminder_seconds, once=args.once)
 
 
 if __name__ == "__main__":
