@@ -60,9 +60,11 @@ def check_password(password: str, username: str, name: str | None = None, field:
 
 
 def check_email(address: str, field: str = "email") -> str:
-    """The address in its normal form (email-validator; the domain is not looked up); 422 naming the problem."""
+    """The address in its normal form, its domain in ASCII (a Thai domain as IDNA's ``xn--``), so that any SMTP
+    server takes it (email-validator; the domain is not looked up); 422 naming the problem. A local part in Thai
+    would need SMTPUTF8 of every server on the way, so it is refused."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).ascii_email
     except EmailNotValidError as exc:
         why = f"not an e-mail address: {exc}"
         raise InvalidError(f"the e-mail address is not acceptable: {why}", field_errors={field: [why]}) from None

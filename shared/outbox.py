@@ -189,7 +189,10 @@ class Outbox:
         """Keep a message for sending; False (and nothing written) when that message id was enqueued before."""
         if not message_id or len(message_id) > MAX_ID or any(c.isspace() for c in message_id):
             raise ValueError(f"a message id is 1 to {MAX_ID} characters without spaces, got {message_id!r}")
-        if not parseaddr(to)[1] or any(c in to for c in "\r\n") or len(subject) > MAX_SUBJECT or len(body) > MAX_BODY:
+        # an address is ASCII (shared.auth.check_email keeps a Thai domain as IDNA): the standard library would write
+        # a Thai local part as encoded words, which no server delivers
+        if (not parseaddr(to)[1] or not to.isascii() or any(c in to for c in "\r\n") or len(subject) > MAX_SUBJECT
+                or len(body) > MAX_BODY):
             raise ValueError(f"not a message that can be sent: to={to!r}, {len(subject)}-character subject")
         now = self.clock()
         return bool(self._enqueue(keys=self._message_keys(message_id)[:3],

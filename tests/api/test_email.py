@@ -61,6 +61,17 @@ def test_an_address_that_does_not_parse_is_422_naming_the_field_and_writes_nothi
     assert dump_log(fake_redis) == before
 
 
+def test_a_thai_domain_is_kept_in_ascii_and_a_thai_name_before_the_at_is_refused(app, fake_redis):
+    """``saraban@ตัวอย่าง.ไทย`` is kept as IDNA (any SMTP server takes it); a Thai local part is 422, nothing written."""
+    client = app.test_client()
+    rv = client.put("/api/v1/auth/me/email", json={"email": "saraban@ตัวอย่าง.ไทย"}, headers=UNIT)
+    assert rv.status_code == 200 and rv.json["email_pending"] == "saraban@xn--72c1a1bt4awk9o.xn--o3cw4h"
+    before = dump_log(fake_redis)
+    rv = client.put("/api/v1/auth/me/email", json={"email": "สารบรรณ@ตัวอย่าง.ไทย"}, headers=UNIT)
+    assert rv.status_code == 422 and "email" in rv.json["errors"]["json"]
+    assert dump_log(fake_redis) == before
+
+
 def test_a_person_sets_an_address_and_confirms_it_by_the_link(app, fake_redis, keys, clock):
     """PUT: the address waits for confirmation and a Thai e-mail with the link goes to it; POST the link's token:
     confirmed, and mail goes there; the same link again changes nothing; each change is a security event."""
