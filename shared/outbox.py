@@ -304,8 +304,15 @@ class Mailer:
             raise
         return smtp
 
+    def _count(self, counts: dict, message: Claimed, reason: str, permanent: bool = False) -> str:
+        state = self.outbox.mark_failed_attempt(message, self.owner, reason, permanent=permanent)
+        counts["failed" if state == FAILED else "retry"] += 1
+        return state
+
     def run_once(self, limit: int = 100) -> dict:
-        """One pass: counts of messages sent, put back for a retry and given up on."""
+        """One pass: counts of messages sent, put back for a retry and given up on. Failing to reach the server or
+        to sign in to it makes every claimed message wait (it says nothing about them); a message the server
+        refuses with a 5xx is given up on, any other refusal waits for a retry."""
         counts = {"sent": 0, "retry": 0, "failed": 0}
         if self.server is None:
             return counts
@@ -313,26 +320,25 @@ class Mailer:
         smtp = None
         try:
             for n, message in enumerate(claimed):
-                try:
-                    if smtp is None:
+                if smtp is None:
+                    try:
                         smtp = self.connect()
+                    except (smtplib.SMTPException, OSError) as exc:
+                        log.warning("mail: %s:%s: %s; %s messages wait", self.server.host, self.server.port,
+                                    _reason(exc), len(claimed) - n)
+                        for waiting in claimed[n:]:
+                            self._count(counts, waiting, _reason(exc))
+                        break
+                try:
                     smtp.send_message(build_message(message.message_id, message.to, message.subject, message.body,
                                                     self.sender, self.outbox.clock()))
                 except (smtplib.SMTPException, OSError) as exc:
-                    if smtp is not None and not isinstance(exc, (smtplib.SMTPResponseException,
-                                                                 smtplib.SMTPRecipientsRefused)):
+                    if not isinstance(exc, (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)):
                         smtp.close()              # the connection is in an unknown state: the next one opens anew
                         smtp = None
-                    state = self.outbox.mark_failed_attempt(message, self.owner, _reason(exc),
-                                                            permanent=_permanent(exc))
-                    counts["failed" if state == FAILED else "retry"] += 1
+                    state = self._count(counts, message, _reason(exc), _permanent(exc))
                     log.warning("mail %s attempt %s: %s (%s)", message.message_id, message.attempts, _reason(exc),
                                 state)
-                    if smtp is None and not isinstance(exc, smtplib.SMTPException):
-                        for rest in claimed[n + 1:]:          # the server is unreachable: the rest wait too
-                            state = self.outbox.mark_failed_attempt(rest, self.owner, _reason(exc))
-                            counts["failed" if state == FAILED else "retry"] += 1
-                        break
                     continue
                 self.outbox.mark_sent(message.message_id)
                 counts["sent"] += 1

@@ -201,3 +201,68 @@ def test_the_schedulers_reminders_arrive_by_email_once(app_factory, real_redis, 
     assert "เรียน หน่วยงานทดสอบ 3100100" in body and "30 เมษายน 2564 23:59 น." in body
     assert "http://127.0.0.1:8002/units/3100100/reports/2564/6" in body
     assert mail["Message-ID"] == message_id_header(f"{rule.key}:3100100", SENDER)
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as files; trusted by the tests through SSL_CERT_FILE."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "smtp-cert.pem", tmp_path / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")   # implicit TLS, as above
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_tls_with_a_checked_certificate_and_sign_in(outbox, tmp_path, monkeypatch, tls):
+    """STARTTLS (the server refusing to sign anyone in before it) and TLS from the first byte, the server's
+    certificate checked, signing in as the configured user: the message arrives. A certificate the mailer does not
+    trust is a failed attempt: the message waits, nothing is sent in the clear."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=True)
+
+    inbox, port = Inbox(), free_port()
+    tls_args = ({"tls_context": context, "require_starttls": True} if tls == "starttls"   # aiosmtpd does not see
+                else {"ssl_context": context, "auth_require_tls": False})                  # implicit TLS as TLS
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, auth_required=True, authenticator=authenticator,
+                            **tls_args)
+    controller.start()
+    server = SmtpServer("127.0.0.1", port, tls, "mailer@nacc", "s3cret pass")
+    try:
+        outbox.enqueue("m1", "clerk@example.go.th", SUBJECT, BODY)
+        assert Mailer(outbox, server, SENDER, timeout=5).run_once() == {"sent": 0, "retry": 1, "failed": 0}
+        assert "CERTIFICATE_VERIFY_FAILED" in outbox.get("m1")["last_error"] and not inbox.messages
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))     # now the mailer's default context trusts it
+        outbox.clock.advance(seconds=30)
+        assert Mailer(outbox, server, SENDER, timeout=5).run_once() == {"sent": 1, "retry": 0, "failed": 0}
+    finally:
+        controller.stop()
+    assert logins == [(b"mailer@nacc", b"s3cret pass")]
+    [msg] = inbox.parsed()
+    assert msg["Subject"] == SUBJECT
