@@ -186,7 +186,9 @@ class Outbox:
         return [k.outbox_message(message_id), k.outbox_due, k.outbox_pending, k.outbox_failed, k.outbox_counts]
 
     def enqueue(self, message_id: str, to: str, subject: str, body: str) -> bool:
-        """Keep a message for sending; False (and nothing written) when that message id was enqueued before."""
+        """Keep a message for sending; False (and nothing written) when that message id was enqueued before, sent or
+        not. ValueError, before anything is written, for an id with spaces or over 300 characters, or an address
+        that is not one ASCII address (``shared.auth.check_email`` gives addresses in that form)."""
         if not message_id or len(message_id) > MAX_ID or any(c.isspace() for c in message_id):
             raise ValueError(f"a message id is 1 to {MAX_ID} characters without spaces, got {message_id!r}")
         # an address is ASCII (shared.auth.check_email keeps a Thai domain as IDNA): the standard library would write
