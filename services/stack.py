@@ -49,6 +49,9 @@ def services(env: dict) -> list[Service]:
         *workers,
         Service("scheduler", [python, "-m", "services.tracker.scheduler"]),
         Service("reminders", [python, "-m", "services.submission.reminders"]),
+        *([Service("mail-sink", [python, "-m", "services.mailsink", "--port", env["NCC_MAIL_SINK_PORT"],
+                                 "--dir", env["NCC_MAIL_SINK_DIR"]])] if env.get("NCC_MAIL_SINK_DIR") else []),
+        Service("mailer", [python, "-m", "services.submission.mailer"]),
     ]
 
 
@@ -68,6 +71,11 @@ def main() -> int:
     env.setdefault("NCC_PUBLIC_URL", f"http://127.0.0.1:{env.get('NCC_WEB_PORT', '8002')}")
     env.setdefault("NCC_DATA_DIR", str(data_dir))
     env.setdefault("NCC_KEY_DIR", str(data_dir / "keys"))
+    if not env.get("NCC_SMTP_URL"):         # development: e-mail goes to a local sink, written under the data folder
+        env.setdefault("NCC_MAIL_SINK_PORT", "8025")
+        env["NCC_MAIL_SINK_DIR"] = str(data_dir / "mail")
+        env["NCC_SMTP_URL"] = f"smtp://127.0.0.1:{env['NCC_MAIL_SINK_PORT']}"
+        print(f"e-mail: a local SMTP sink on {env['NCC_SMTP_URL']}, messages written to {env['NCC_MAIL_SINK_DIR']}")
     keyring = signing.ensure(env["NCC_KEY_DIR"])         # made on the first start, kept (mode 600) after
     print(f"signing keys in {env['NCC_KEY_DIR']} (receipt key {keyring.current['key_id']})")
     settings = from_env(env)

@@ -13,11 +13,12 @@ from typing import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from zxcvbn import zxcvbn
 
 from .config import Settings
-from .errors import InvalidError, TooManyAttemptsError, UnauthenticatedError
+from .errors import InvalidError, RuleError, TooManyAttemptsError, UnauthenticatedError
 from .fiscal import parse_instant, utc_iso
 from .identity import Actor
 from .keys import Keys
@@ -56,6 +57,17 @@ def check_password(password: str, username: str, name: str | None = None, field:
     if result["score"] < 3:
         hint = result["feedback"].get("warning") or "add more words or characters"
         refuse(f"it is too easy to guess ({hint})")
+
+
+def check_email(address: str, field: str = "email") -> str:
+    """The address in its normal form, its domain in ASCII (a Thai domain as IDNA's ``xn--``), so that any SMTP
+    server takes it (email-validator; the domain is not looked up); 422 naming the problem. A local part in Thai
+    would need SMTPUTF8 of every server on the way, so it is refused."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).ascii_email
+    except EmailNotValidError as exc:
+        why = f"not an e-mail address: {exc}"
+        raise InvalidError(f"the e-mail address is not acceptable: {why}", field_errors={field: [why]}) from None
 
 
 class Accounts:
@@ -125,6 +137,46 @@ class Accounts:
             self.redis.hset(self.keys.account(username), "password_hash", self.hasher.hash(password))
         return account
 
+    CONFIRM_EMAIL_LUA = """
+    if redis.call('HGET', KEYS[1], 'email_pending') == ARGV[1] then
+      redis.call('HSET', KEYS[1], 'email', ARGV[1], 'email_confirmed_at', ARGV[2])
+      redis.call('HDEL', KEYS[1], 'email_pending', 'email_pending_at')
+      return 1
+    end
+    if redis.call('HGET', KEYS[1], 'email') == ARGV[1] then return 2 end
+    return 0
+    """
+
+    def email(self, username: str) -> dict:
+        """The account's confirmed address and the one waiting for confirmation (each None when there is none)."""
+        email, pending = self.redis.hmget(self.keys.account(username), "email", "email_pending")
+        return {"email": email.decode() if email else None, "email_pending": pending.decode() if pending else None}
+
+    def request_email(self, username: str, address: str, now: datetime) -> None:
+        """An address the person gave, waiting for its confirmation (the confirmed one stays in use until then)."""
+        self.redis.hset(self.keys.account(username), mapping={"email_pending": address,
+                                                              "email_pending_at": utc_iso(now)})
+
+    def confirm_email(self, username: str, address: str, now: datetime) -> bool:
+        """Confirm the address waiting for it: True; False when it is already the confirmed one (nothing to do);
+        409 when another address, or none, is waiting (a newer request, or the address was removed)."""
+        outcome = int(self.redis.eval(self.CONFIRM_EMAIL_LUA, 1, self.keys.account(username), address, utc_iso(now)))
+        if outcome == 0:
+            raise RuleError("email_not_pending", "this link is for an address that is no longer waiting to be "
+                            "confirmed (a newer one was given, or it was removed): set the address again")
+        return outcome == 1
+
+    def set_email(self, username: str, address: str | None, now: datetime) -> None:
+        """Set the confirmed address outright (an operator's word), or remove every address with None."""
+        key = self.keys.account(username)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(key, "email_pending", "email_pending_at")
+        if address is None:
+            pipe.hdel(key, "email", "email_confirmed_at")
+        else:
+            pipe.hset(key, mapping={"email": address, "email_confirmed_at": utc_iso(now)})
+        pipe.execute()
+
     def set_password(self, username: str, password: str) -> None:
         """A new password; every earlier token stops working."""
         key = self.keys.account(username)
@@ -134,16 +186,21 @@ class Accounts:
         pipe.execute()
 
 
+def _timed_serializer(secret: str, salt: str, clock: Callable[[], datetime]) -> URLSafeTimedSerializer:
+    """itsdangerous' signed, timestamped serializer reading time from the injected clock."""
+    class Signer(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp())
+
+    return URLSafeTimedSerializer(secret, salt=salt, signer=Signer)
+
+
 class Tokens:
     """Signed, expiring access tokens naming the account, its role and its epoch (bumped to revoke)."""
 
     def __init__(self, secret: str, ttl_seconds: int, clock: Callable[[], datetime]):
-        class Signer(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(clock().timestamp())
-
         self.ttl = ttl_seconds
-        self._serializer = URLSafeTimedSerializer(secret, salt="ncc-access-token", signer=Signer)
+        self._serializer = _timed_serializer(secret, "ncc-access-token", clock)
 
     def issue(self, username: str, role: str, epoch: int) -> str:
         """A token for an account as it stands."""
@@ -157,6 +214,30 @@ class Tokens:
             raise UnauthenticatedError("the access token has expired: sign in again") from None
         except BadSignature:
             raise UnauthenticatedError("the access token is not valid: sign in again") from None
+
+
+class EmailTokens:
+    """The signed, expiring token of an e-mail confirmation link: the account and the address it confirms."""
+
+    def __init__(self, secret: str, ttl_seconds: int, clock: Callable[[], datetime]):
+        self.ttl = ttl_seconds
+        self._serializer = _timed_serializer(secret, "ncc-email-confirmation", clock)
+
+    def issue(self, username: str, address: str) -> str:
+        """A token confirming ``address`` for the account."""
+        return self._serializer.dumps({"u": username, "m": address})
+
+    def read(self, token: str) -> tuple[str, str]:
+        """(username, address); 422 naming the token when it was tampered with or has expired."""
+        def refuse(why):
+            raise InvalidError(f"the confirmation link {why}", field_errors={"token": [f"The link {why}."]})
+        try:
+            claims = self._serializer.loads(token, max_age=self.ttl)
+        except SignatureExpired:
+            refuse("has expired: set the address again to get a new one")
+        except BadSignature:
+            refuse("is not valid: copy the whole link from the e-mail")
+        return claims["u"], claims["m"]
 
 
 def token_identity(accounts: Accounts, tokens: Tokens):

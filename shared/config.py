@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from urllib.parse import unquote, urlsplit
 
 
 def _int(env: dict, name: str, default: int) -> int:
@@ -16,6 +17,36 @@ def _int(env: dict, name: str, default: int) -> int:
 
 
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
+SMTP_SCHEMES = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("ssl", 465)}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where the mailer hands its messages over: ``NCC_SMTP_URL`` read into its parts."""
+
+    host: str
+    port: int
+    tls: str                        # "none", "starttls" or "ssl" (SMTP over TLS from the first byte)
+    user: str = ""
+    password: str = ""
+
+
+def smtp_server(url: str, password: str = "") -> SmtpServer | None:
+    """``smtp://``, ``smtp+starttls://`` or ``smtps://[user[:password]@]host[:port]`` as an SmtpServer (None when
+    empty); the password may come apart (``NCC_SMTP_PASSWORD``) to keep it out of the URL."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+        raise ValueError(f"NCC_SMTP_URL must look like smtp+starttls://user@host:587 (schemes: "
+                         f"{', '.join(SMTP_SCHEMES)}), got {url!r}")
+    tls, default_port = SMTP_SCHEMES[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError(f"NCC_SMTP_URL has a port that is not a number: {url!r}") from None
+    return SmtpServer(parts.hostname, port, tls, unquote(parts.username or ""),
+                      password or unquote(parts.password or ""))
 
 
 @dataclass(frozen=True)
@@ -53,12 +84,27 @@ class Settings:
     public_pdf_rate_limit: str = "20 per minute"    # per client, on the public PDFs besides (a cold one costs ~1 s)
     pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
     forwarded_hops: int = 0         # proxies in front (the web app is one): trust that many X-Forwarded-For hops
+    smtp_url: str = ""              # where e-mail is sent (smtp://, smtp+starttls://, smtps://); empty: not sent
+    smtp_password: str = ""         # the SMTP password, when kept out of the URL
+    smtp_timeout_seconds: int = 30  # one SMTP conversation's socket timeout
+    mail_from: str = "NACC action plans <no-reply@localhost>"   # the From of every message
+    mail_retry_base_seconds: int = 30       # the first retry's delay; each later one doubles it ...
+    mail_retry_max_seconds: int = 3600      # ... up to this
+    mail_max_attempts: int = 24             # after this many failed attempts a message is kept as failed
+    mail_lease_seconds: int = 300           # how long a sender holds a message it claimed before another may
+    mail_poll_seconds: int = 5              # how often the mailer looks for messages that are due
+    email_confirm_ttl_hours: int = 72       # how long the link confirming an e-mail address works
     extra: dict = field(default_factory=dict)
 
     @property
     def rq_url(self) -> str:
         """The Redis URL that RQ's queues live on."""
         return self.rq_redis_url or self.redis_url
+
+    @property
+    def smtp(self) -> SmtpServer | None:
+        """The SMTP server to send through, or None when none is configured."""
+        return smtp_server(self.smtp_url, self.smtp_password)
 
     def check_secret(self) -> None:
         """Outside development, refuse the default token secret (anyone could sign tokens with it)."""
@@ -87,6 +133,13 @@ class Settings:
     def but(self, **changes) -> "Settings":
         """A copy with some settings changed (tests and the launcher use it)."""
         return replace(self, **changes)
+
+
+# the e-mail settings that are whole numbers: setting -> variable
+MAIL_NUMBERS = {"smtp_timeout_seconds": "NCC_SMTP_TIMEOUT_SECONDS", "mail_retry_base_seconds": "NCC_MAIL_RETRY_BASE_SECONDS",
+                "mail_retry_max_seconds": "NCC_MAIL_RETRY_MAX_SECONDS", "mail_max_attempts": "NCC_MAIL_MAX_ATTEMPTS",
+                "mail_lease_seconds": "NCC_MAIL_LEASE_SECONDS", "mail_poll_seconds": "NCC_MAIL_POLL_SECONDS",
+                "email_confirm_ttl_hours": "NCC_EMAIL_CONFIRM_TTL_HOURS"}
 
 
 def from_env(env: dict | None = None) -> Settings:
@@ -124,6 +177,10 @@ def from_env(env: dict | None = None) -> Settings:
         public_pdf_rate_limit=env.get("NCC_PUBLIC_PDF_RATE_LIMIT") or defaults.public_pdf_rate_limit,
         pdf_font_dir=env.get("NCC_PDF_FONT_DIR") or defaults.pdf_font_dir,
         key_dir=env.get("NCC_KEY_DIR", ""),
+        smtp_url=env.get("NCC_SMTP_URL", ""),
+        smtp_password=env.get("NCC_SMTP_PASSWORD", ""),
+        mail_from=env.get("NCC_MAIL_FROM") or defaults.mail_from,
+        **{name: _int(env, variable, getattr(defaults, name)) for name, variable in MAIL_NUMBERS.items()},
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")
@@ -131,6 +188,9 @@ def from_env(env: dict | None = None) -> Settings:
         raise ValueError("NCC_TRACKER_BATCH and NCC_SWEEP_SECONDS must be at least 1")
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("NCC_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    settings.smtp                   # an NCC_SMTP_URL that does not parse stops the process here, saying why
+    if min(getattr(settings, name) for name in MAIL_NUMBERS) < 1:
+        raise ValueError(f"{', '.join(MAIL_NUMBERS.values())} must each be at least 1")
     if settings.lock_grace_days < 0:
         raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
     return settings

@@ -74,8 +74,8 @@ class TooManyAttemptsError(NccError):
 
     status = 429
 
-    def __init__(self, retry_after: int):
-        super().__init__(f"too many failed attempts; try again in {retry_after} seconds", retry_after=retry_after)
+    def __init__(self, retry_after: int, what: str = "too many failed attempts"):
+        super().__init__(f"{what}; try again in {retry_after} seconds", retry_after=retry_after)
 
 
 class StoreUnavailableError(NccError):

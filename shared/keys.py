@@ -116,6 +116,39 @@ class Keys:
         return f"{self.prefix}:reminders:done"
 
     @property
+    def outbox_prefix(self) -> str:
+        """Prefix of the outbox's keys; they share one hash tag (``{outbox}``) so its scripts are atomic."""
+        return f"{self.prefix}:{{outbox}}"
+
+    def outbox_message(self, message_id: str) -> str:
+        """Hash: one e-mail of the outbox (recipient, subject, body, state, attempts, last error, times)."""
+        return f"{self.outbox_prefix}:msg:{message_id}"
+
+    @property
+    def outbox_due(self) -> str:
+        """Sorted set: message id -> when a sender may take it next (its due time, or its lease's end)."""
+        return f"{self.outbox_prefix}:due"
+
+    @property
+    def outbox_pending(self) -> str:
+        """Sorted set: message id -> when it was enqueued, for every message not yet sent nor failed."""
+        return f"{self.outbox_prefix}:pending"
+
+    @property
+    def outbox_failed(self) -> str:
+        """Sorted set: message id -> when it was given up on (kept until an operator retries it)."""
+        return f"{self.outbox_prefix}:failed"
+
+    @property
+    def outbox_counts(self) -> str:
+        """Hash: messages ``sent``, ``failed`` (given up on) and ``retried`` (failed attempts), since the start."""
+        return f"{self.outbox_prefix}:counts"
+
+    def email_requests(self, username: str) -> str:
+        """Counter: confirmation e-mails an account asked for this hour (a person cannot make us mail-bomb)."""
+        return f"{self.prefix}:email-requests:{username}"
+
+    @property
     def rate_limit_prefix(self) -> str:
         """Prefix of flask-limiter's counters (per client and limit; they expire by themselves)."""
         return f"{self.prefix}:ratelimit"

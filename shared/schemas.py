@@ -437,6 +437,13 @@ class SecurityEventV1(Schema):
     expires_at = Instant(allow_none=True)
 
 
+class EmailAddressEventV1(SecurityEventV1):
+    """EmailAddressChangeRequested, EmailAddressConfirmed, EmailAddressRemoved v1 (stream ``security:<username>``):
+    the address an account's e-mail goes to (None when removed); ``reason`` says who set it when not the person."""
+
+    email = fields.String(required=True, allow_none=True, validate=validate.Length(max=320))
+
+
 class SupervisorUnassignedV1(SupervisorAssignedV1):
     """SupervisorUnassigned v1 (stream ``registry``): units taken from a supervisory unit."""
 
@@ -482,8 +489,12 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("SignInSucceeded", 1): SecurityEventV1,
     ("SignInFailed", 1): SecurityEventV1,
     ("PasswordChanged", 1): SecurityEventV1,
+    ("EmailAddressChangeRequested", 1): EmailAddressEventV1,
+    ("EmailAddressConfirmed", 1): EmailAddressEventV1,
+    ("EmailAddressRemoved", 1): EmailAddressEventV1,
 }
-SECURITY_EVENTS = ("ActivationCodeIssued", "AccountActivated", "SignInSucceeded", "SignInFailed", "PasswordChanged")
+SECURITY_EVENTS = ("ActivationCodeIssued", "AccountActivated", "SignInSucceeded", "SignInFailed", "PasswordChanged",
+                   "EmailAddressChangeRequested", "EmailAddressConfirmed", "EmailAddressRemoved")
 
 CURRENT_SCHEMA_VERSION: dict[str, int] = {}
 for (_type, _version) in PAYLOAD_SCHEMAS:

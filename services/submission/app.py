@@ -13,10 +13,11 @@ from shared import metrics
 from shared.web import add_health, make_api, trust_forwarded
 from prometheus_client import Counter
 
-from shared.auth import Accounts, Throttle, Tokens, token_identity
+from shared.auth import Accounts, EmailTokens, Throttle, Tokens, token_identity
 from shared.evidence import EvidenceStore
 from shared.keys import Keys
 from shared.nudge import Nudger
+from shared.outbox import Outbox, outbox_collector
 
 from .service import SubmissionService
 
@@ -42,11 +43,14 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     keys = Keys(settings.key_prefix, settings.partitions)
     accounts = Accounts(redis, keys, settings)
     tokens = Tokens(settings.secret_key, settings.token_ttl_seconds, clock)
+    outbox = Outbox.from_settings(redis, keys, clock, settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ncc"] = {"service": service, "settings": settings, "accounts": accounts, "tokens": tokens,
                              "identify": identify or token_identity(accounts, tokens),
-                             "throttle": Throttle(redis, keys, clock),
+                             "throttle": Throttle(redis, keys, clock), "outbox": outbox,
+                             "email_tokens": EmailTokens(settings.secret_key, settings.email_confirm_ttl_hours * 3600,
+                                                         clock),
                              "evidence": EvidenceStore(settings.evidence_store_url)}
     api = make_api(app, "NACC action plans: submission",
                    "Write side: every plan change and report is appended to the unit's event log.")
@@ -64,7 +68,9 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     registry = metrics.install(app, "submission")
     appended = Counter("ncc_events_appended", "Events appended, by type", ["type"], registry=registry)
     service.on_append = lambda event: appended.labels(event.type).inc()
+    registry.register(outbox_collector(outbox))
     from .cli import COMMANDS
-    for command in COMMANDS:
+    from .mail_cli import COMMANDS as MAIL_COMMANDS
+    for command in COMMANDS + MAIL_COMMANDS:
         app.cli.add_command(command)
     return app

@@ -12,18 +12,16 @@ that was down, a clock that jumped) is not sent late: a later rule of the round 
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
-from shared import logs, reminders
+from shared import logs, periodic, reminders
 from shared.errors import RuleError
 from shared.i18n import be_date, translator
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
+from shared.outbox import Outbox, address_of
 
 from . import handlers
 from .service import SubmissionService, fingerprint
@@ -57,6 +55,7 @@ class ReminderScheduler:
         self.clock = clock
         self.catch_up = catch_up
         self.on_unit = on_unit          # called after each unit is handled (tests stop a pass there)
+        self.outbox = Outbox(redis, self.keys, clock)
 
     def due(self, now: datetime) -> list:
         """The rules whose instant has come and that are not done."""
@@ -83,6 +82,7 @@ class ReminderScheduler:
                         code, lambda s, ctx: handlers.scheduled_reminder(s, rule, text, ctx), actor=ACTOR,
                         fp=fingerprint("REMIND", rule.key, {"message": text}), idempotency_key=rule.key)
                     counts["sent" if outcome.status == 201 else "already_sent"] += 1
+                    self.mail(rule, window, code, text)      # a replay too: the pass before may have died here
                 except RuleError as refusal:
                     if refusal.rule != "not_targeted":
                         raise
@@ -94,33 +94,44 @@ class ReminderScheduler:
         return counts
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    def mail(self, rule: reminders.Rule, window, code: str, text: str) -> bool:
+        """The reminder by e-mail to the unit's confirmed address, if it has one (once: the outbox keeps the id)."""
+        to = address_of(self.redis, self.keys, code)
+        if to is None:
+            return False
+        subject, body = reminder_mail(rule, window, text, self.service.load(REGISTRY_STREAM).units.get(code, {}),
+                                      code, self.service.settings.public_url)
+        return self.outbox.enqueue(f"{rule.key}:{code}", to, subject, body)
+
+
+def reminder_mail(rule: reminders.Rule, window, text: str, unit: dict, code: str, web_url: str) -> tuple[str, str]:
+    """The reminder's e-mail, in Thai: the round in the subject; the message, the due date and the form's link."""
+    t = translator()
+    round_name = t("6-month round" if rule.round == 6 else "12-month round")
+    subject = t("Reminder: report for fiscal year %(fy)s, %(round)s", fy=rule.fiscal_year, round=round_name)
+    body = t("Dear %(name)s,\n\n%(text)s\n\nDue date: %(due)s\nReport form: %(link)s\n\nThis message was sent "
+             "by the anti-corruption action plan system; please do not reply to it.",
+             name=unit.get("name_th") or code, text=text, due=be_date(window.due_at, time=True, long=True),
+             link=f"{web_url}/units/{code}/reports/{rule.fiscal_year}/{rule.round}")
+    return subject, body
 
 
 def main(argv=None) -> int:
     """Run passes every NCC_REMINDER_SECONDS until stopped, or one pass with --once."""
-    parser = argparse.ArgumentParser(prog="python -m services.submission.reminders", description=__doc__.split("\n")[0])
-    parser.add_argument("--once", action="store_true", help="one pass, then exit")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = periodic.arguments("python -m services.submission.reminders", __doc__, "one pass, then exit", argv)
     from .app import create_app
     app = create_app()
     logs.configure(app.extensions["ncc"]["settings"].log_level)
     service = app.extensions["ncc"]["service"]
-    scheduler = ReminderScheduler(service, service.redis, clock=_wall_clock)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    interval = app.extensions["ncc"]["settings"].reminder_seconds
-    while True:
+    scheduler = ReminderScheduler(service, service.redis, clock=periodic.wall_clock)
+
+    def one_pass() -> bool:
         counts = scheduler.run_once()
         if counts["rules"]:
             log.info("reminders: %s", counts)
-        if args.once or stopping:
-            return 0
-        for _ in range(interval * 10):
-            if stopping:
-                return 0
-            time.sleep(0.1)
+        return False
+
+    return periodic.run(one_pass, app.extensions["ncc"]["settings"].reminder_seconds, once=args.once)
 
 
 if __name__ == "__main__":

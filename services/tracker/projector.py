@@ -20,6 +20,9 @@ SECURITY_SUMMARIES = {
     "SignInSucceeded": ("Signed in", "เข้าสู่ระบบ"),
     "SignInFailed": ("Sign-in failed", "เข้าสู่ระบบไม่สำเร็จ"),
     "PasswordChanged": ("Password changed", "เปลี่ยนรหัสผ่าน"),
+    "EmailAddressChangeRequested": ("E-mail address given, waiting for confirmation", "แจ้งที่อยู่อีเมล รอการยืนยัน"),
+    "EmailAddressConfirmed": ("E-mail address confirmed", "ยืนยันที่อยู่อีเมลแล้ว"),
+    "EmailAddressRemoved": ("E-mail address removed", "ลบที่อยู่อีเมล"),
 }
 STATES = ("not_open", "open", "submitted", "submitted_late", "overdue", "returned", "accepted", "locked")
 SUBMITTED_STATES = ("submitted", "submitted_late", "returned", "accepted")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from shared.fiscal import parse_instant
@@ -117,6 +117,16 @@ class PasswordForm(FlaskForm):
         EqualTo("new_password", _l("The two passwords are not the same."))])
 
 
+class EmailForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(_l("This field is required."))])
+
+
+class ConfirmEmailForm(FlaskForm):
+    """Nothing to type: the token is in the link; the button makes it a post (mail scanners open links)."""
+
+    token = HiddenField()
+
+
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (no scheme, no host) is followed after sign-in."""
     if not target:
@@ -221,6 +231,65 @@ def password(person: Person):
             return _sign_in_after(person.username, form.new_password.data,
                                   gettext("Your password has been changed. Other sessions have been signed out."))
     return render_template("auth/password.html", form=form, refusal=refusal)
+
+
+def _set_email(person: Person, address: str | None):
+    """PUT the address (None removes it) for the signed-in person."""
+    return api().call("submission", "PUT", "/auth/me/email", token=person.token, json={"email": address},
+                      headers=forwarded())
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@signed_in()
+def email(person: Person):
+    """The account's e-mail address: what is confirmed, what waits for confirmation, and a form to give another
+    (the API mails a confirmation link to it)."""
+    form = EmailForm()
+    refusal = None
+    if form.validate_on_submit():
+        address = form.email.data.strip()
+        try:
+            _set_email(person, address)
+        except ApiError as error:
+            if error.status not in (401, 422, 429, 503):
+                raise
+            refusal = explain(error)
+            apply_reasons(form, error)
+        else:
+            session["notice"] = gettext("A confirmation link was sent to %(address)s. Open it to start receiving "
+                                        "reminders there.", address=address)
+            return redirect(url_for("auth.email"))
+    current = api().call("submission", "GET", "/auth/me", token=person.token).body
+    return render_template("auth/email.html", form=form, refusal=refusal, current=current)
+
+
+@bp.post("/account/email/remove")
+@signed_in()
+def remove_email(person: Person):
+    """Remove the address (confirmed and waiting): reminders are then shown only in the system."""
+    _set_email(person, None)
+    session["notice"] = gettext("The e-mail address has been removed: reminders are shown only in the system.")
+    return redirect(url_for("auth.email"))
+
+
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
+def confirm_email():
+    """The page a confirmation link opens: one button confirms the address (no sign-in needed)."""
+    form = ConfirmEmailForm()
+    token = (form.token.data or request.args.get("token", ""))[:2048]
+    refusal, confirmed = None, None
+    if not token:
+        refusal = gettext("The link is not complete: copy the whole link from the e-mail.")
+    elif form.validate_on_submit():
+        try:
+            confirmed = api().call("submission", "POST", "/auth/email/confirm", json={"token": token},
+                                   headers=forwarded()).body
+        except ApiError as error:
+            if error.status not in (409, 422, 429, 503):
+                raise
+            reasons = field_reasons(error).get("token")
+            refusal = " ".join(reasons) if reasons else explain(error)
+    return render_template("auth/confirm_email.html", form=form, token=token, refusal=refusal, confirmed=confirmed)
 
 
 @bp.post("/signout")

@@ -27,10 +27,20 @@ RULES = {
     "no_change": _l("Nothing would change."),
     "not_assigned": _l("You do not oversee this unit."),
     "framework_missing": _l("No framework is loaded for this plan cycle."),
+    "email_not_pending": _l("This link is for an address that is no longer waiting to be confirmed (a newer one "
+                            "was given, or it was removed). Give the address again to get a new link."),
 }
 
 # (pattern of the API's English reason, the reason in the catalogue); the first match wins
 REASONS = [
+    (r"not an e-mail address: .*invalid characters", _l("An e-mail address cannot have these characters (a space, "
+                                                         "say): check what you typed.")),
+    (r"not an e-mail address: .*(@-sign|period|domain)", _l("This is not an e-mail address: it needs a name, one @ "
+                                                            "and a domain with a dot, e.g. saraban@example.go.th.")),
+    (r"not an e-mail address", _l("This is not an e-mail address: check what you typed, e.g. "
+                                  "saraban@example.go.th.")),
+    (r"The link has expired", _l("The link has expired. Give the address again on the e-mail page to get a new one.")),
+    (r"The link is not valid", _l("The link is not valid: copy the whole link from the e-mail.")),
     (r"Missing data for required field", _l("This field is required.")),
     (r"Field may not be null|may not be blank|must not be blank|must not be empty", _l("This field is required.")),
     (r"Not a valid (number|decimal)", _l("Type a number.")),

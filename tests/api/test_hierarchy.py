@@ -151,3 +151,25 @@ def test_tree_changes_are_registry_events_with_their_history(tree):
              if e.type == "SupervisorParentSet"]
     assert [(e.payload["supervisor"], e.payload["parent"]) for e in moves][-2:] == [("d1", "p2"), ("p1", None)]
     assert moves[-2].payload["reason"] == "ย้ายสังกัด" and moves[-2].actor["role"] == "nacc"
+
+
+def test_escalations_reach_the_supervisor_then_the_level_above(tree, clock):
+    """By the default escalation rule: 3 days after the due date a unit not reported is listed for the supervisor it
+    is assigned to; 7 days later also for the supervisor above that; never further up, and never a unit that
+    reported; nothing once the round locks."""
+    from datetime import datetime
+    from shared.fiscal import BANGKOK
+
+    def escalated(name):
+        return [(e["unit"], e["level"]) for e in overview(tree, name)["escalated"]]
+    clock.now = datetime(2021, 5, 3, 8, 0, tzinfo=BANGKOK)          # due 30 April; the rule's instant is 3 May 09:00
+    assert escalated("d1") == []
+    clock.now = datetime(2021, 5, 3, 9, 30, tzinfo=BANGKOK)
+    assert escalated("d1") == [("3200102", 1)] and escalated("d3") == [("3200302", 1)]
+    assert escalated("p1") == [] and escalated("d2") == []
+    clock.now = datetime(2021, 5, 10, 9, 30, tzinfo=BANGKOK)        # 7 days more: the level above
+    assert escalated("p1") == [("3200102", 2)] and escalated("p2") == [("3200302", 2)]
+    assert escalated("d1") == [("3200102", 1)] and escalated("region") == []
+    assert overview(tree, "p1")["escalated"][0]["since"].startswith("2021-05-10T09:00")
+    clock.now = datetime(2021, 5, 16, 9, 30, tzinfo=BANGKOK)        # locked on 15 May
+    assert escalated("d1") == [] and escalated("p1") == []

@@ -34,7 +34,7 @@ def test_every_service_command_starts(redis_server, tmp_path):
     from shared import signing
     signing.ensure(tmp_path / "keys")
     services = {name: svc for name, svc in compose()["services"].items() if name != "redis"}
-    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "reminders", "web"}
+    assert set(services) == {"submission", "tracker-api", "tracker-worker", "scheduler", "reminders", "mailer", "web"}
     services = dict(sorted(services.items(), key=lambda kv: kv[0] == "web"))     # the web app after the APIs
     addresses = {}
     procs = []
@@ -49,7 +49,8 @@ def test_every_service_command_starts(redis_server, tmp_path):
             if name in ("submission", "tracker-api"):        # both see the one evidence volume
                 assert env["NCC_EVIDENCE_URL"] == "file:///evidence" and "evidence:/evidence" in svc["volumes"]
                 env["NCC_EVIDENCE_URL"] = f"file://{tmp_path}/evidence"
-            for key, value in env.items():
+            for key, value in env.items():        # compose's ${VAR:-default}: the default
+                env[key] = value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
                 for compose_address, local in addresses.items():
                     env[key] = value = value.replace(compose_address, local)
             argv = [a.replace("redis://redis:6379/0", redis_server.url) for a in svc["command"]]

@@ -36,3 +36,21 @@ def test_signing_keys_refused_when_missing_outside_development(tmp_path):
     assert (tmp_path / "data" / "keys" / "keys.json").stat().st_mode & 0o777 == 0o600
     again = from_env({"NCC_KEY_DIR": str(tmp_path / "data" / "keys")}).keyring()
     assert again.current["key_id"] == ring.current["key_id"] and again.document_cert_pem == ring.document_cert_pem
+
+
+def test_smtp_url_gives_host_port_tls_and_credentials():
+    """NCC_SMTP_URL's scheme picks TLS and the default port; user and password percent-decoded, the password also
+    from NCC_SMTP_PASSWORD; none set means no server; a URL that does not parse stops the process saying why."""
+    from shared.config import SmtpServer
+    assert from_env({}).smtp is None
+    assert from_env({"NCC_SMTP_URL": "smtp+starttls://mailer%40nacc@mail.example.go.th"}).smtp == SmtpServer(
+        "mail.example.go.th", 587, "starttls", "mailer@nacc", "")
+    assert from_env({"NCC_SMTP_URL": "smtps://u:p%2Fw@mail.example.go.th:2465"}).smtp == SmtpServer(
+        "mail.example.go.th", 2465, "ssl", "u", "p/w")
+    assert from_env({"NCC_SMTP_URL": "smtp://127.0.0.1", "NCC_SMTP_PASSWORD": "s3cret"}).smtp == SmtpServer(
+        "127.0.0.1", 25, "none", "", "s3cret")
+    for bad in ("http://mail.example.go.th", "smtp://", "smtp://host:port"):
+        with pytest.raises(ValueError, match="NCC_SMTP_URL"):
+            from_env({"NCC_SMTP_URL": bad})
+    with pytest.raises(ValueError, match="NCC_MAIL_MAX_ATTEMPTS"):
+        from_env({"NCC_MAIL_MAX_ATTEMPTS": "0"})

@@ -97,6 +97,17 @@ class Stack:
         assert status == 200, body
         return body["events"]
 
+    def mail(self, to: str, timeout: float = 60) -> list:
+        """The e-mails the run command's mail sink received for ``to`` (waiting for at least one), oldest first."""
+        from email import message_from_bytes, policy
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in (message_from_bytes(p.read_bytes(), policy=policy.default)
+                                 for p in sorted((self.data_dir / "mail").glob("*.eml"))) if to in m["To"]]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
     def projected(self, unit: str, timeout: float = 30) -> dict:
         """The unit's status once the tracker has projected its whole log."""
         deadline = time.monotonic() + timeout
@@ -122,10 +133,11 @@ def stack(tmp_path_factory):
     """``python -m services.stack`` (what ``scripts/run`` starts) on free ports with the demo data."""
     data = tmp_path_factory.mktemp("web-stack")
     ports = {name: str(free_port()) for name in ("NCC_REDIS_PORT", "NCC_SUBMISSION_PORT", "NCC_TRACKER_PORT",
-                                                 "NCC_WEB_PORT")}
+                                                 "NCC_WEB_PORT", "NCC_MAIL_SINK_PORT")}
     env = {**os.environ, **ports, "NCC_DATA_DIR": str(data), "NCC_SWEEP_SECONDS": "1", "NCC_WEB_WORKERS": "2",
            "NCC_ARGON2_TIME_COST": "1", "NCC_ARGON2_MEMORY_KIB": "8192", "NCC_LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
+    env.pop("NCC_SMTP_URL", None)            # the run command's own mail sink, writing to <data>/mail
     log = open(data / "stack.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.stack"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

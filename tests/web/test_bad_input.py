@@ -18,7 +18,8 @@ FIELDS = ["name", "kind", "dimension", "sub_dimension", "fiscal_years", "amount"
           "first_fiscal_year", "last_fiscal_year", "status", "spent", "budget_planned", "budget_ordinance",
           "entries-0-status", "entries-0-spent", "entries-0-reason", "comment", "decision", "message", "until",
           "fiscal_year", "round", "version", "idempotency_key", "q", "as_of", "due_at", "locks_at", "opens_at",
-          "username", "password", "activation_code", "current_password", "new_password", "confirm", "note"]
+          "username", "password", "activation_code", "current_password", "new_password", "confirm", "note",
+          "email", "token"]
 JUNK = st.one_of(st.text(max_size=40), st.sampled_from(
     ["", "0", "-1", "2570", "99999999999999999999", "12,34", "50,000", "1e309", "NaN", "<script>alert(1)</script>",
      "\"><img src=x onerror=alert(1)>", "2026-13-45T99:99", "ก" * 3000, "\x00", "../../etc/passwd", "6", "12",
