@@ -129,7 +129,8 @@ def escalating(windows, now: datetime, grace_days: int) -> list[tuple[Rule, obje
 
 
 def escalations(rules, registry, now: datetime, pending) -> dict[str, list[dict]]:
-    """Who gets which units in today's digest: supervisor -> [{unit, fiscal_year, round, rule, level, since}], for
+    """Who gets which units in today's digest: supervisor -> [{unit, fiscal_year, round, rule, level, since, due_at}],
+    for
     the escalation rules in force (``escalating``) and the units each targets, ``pending(code, rule)`` (not yet
     reported, or returned and not corrected). Level 1 goes to the supervisors the unit is assigned to, level 2
     (``above_after_days`` after the rule's instant) to the supervisors directly above those."""
@@ -143,7 +144,7 @@ def escalations(rules, registry, now: datetime, pending) -> dict[str, list[dict]
             for level, since, recipients in _levels(registry, code, at, above, now):
                 for supervisor in recipients:
                     line = {"unit": code, "fiscal_year": rule.fiscal_year, "round": rule.round, "rule": rule.key,
-                            "level": level, "since": bangkok_iso(since)}
+                            "level": level, "since": bangkok_iso(since), "due_at": bangkok_iso(window.due_at)}
                     # one line per unit and round: the first rule, at the highest level reached
                     key = (code, rule.fiscal_year, rule.round)
                     known = digests.setdefault(supervisor, {}).get(key)

@@ -55,7 +55,7 @@ class ReminderScheduler:
         self.clock = clock
         self.catch_up = catch_up
         self.on_unit = on_unit          # called after each unit is handled (tests stop a pass there)
-        self.outbox = Outbox(redis, self.keys, clock)
+        self.outbox = Outbox.from_settings(redis, self.keys, clock, service.settings)
 
     def due(self, now: datetime) -> list:
         """The rules whose instant has come and that are not done."""
@@ -124,11 +124,14 @@ def main(argv=None) -> int:
     logs.configure(app.extensions["ncc"]["settings"].log_level)
     service = app.extensions["ncc"]["service"]
     scheduler = ReminderScheduler(service, service.redis, clock=periodic.wall_clock)
+    from .digests import EscalationDigests
+    digests = EscalationDigests(service, service.redis, clock=periodic.wall_clock, outbox=scheduler.outbox)
 
     def one_pass() -> bool:
         counts = scheduler.run_once()
         if counts["rules"]:
             log.info("reminders: %s", counts)
+        digests.run_once()                  # the day's escalation digests, once the reminders are out
         return False
 
     return periodic.run(one_pass, app.extensions["ncc"]["settings"].reminder_seconds, once=args.once)
