@@ -185,3 +185,22 @@ def test_a_scheduler_killed_mid_pass_then_restarted_misses_none_and_doubles_none
     assert again.returncode == 0, again.stderr[-2000:]
     for code in codes:
         assert _count(real_redis, keys, [code], rule) == 1, code
+
+
+@pytest.mark.parametrize("body, field, words", [
+    ({"anchor": "opens_at", "offset_days": -1, "target": "not_submitted"}, "offset_days", "opens at"),
+    ({"anchor": "locks_at", "offset_days": 1, "target": "not_submitted"}, "offset_days", "locks at"),
+    ({"anchor": "due_at", "offset_days": 10, "target": "not_submitted", "audience": "supervisors",
+      "above_after_days": 9}, "above_after_days", "level above"),
+    ({"anchor": "due_at", "offset_days": 91, "target": "not_submitted"}, "offset_days", "90"),
+    ({"anchor": "due_at", "offset_days": 1, "target": "not_submitted", "audience": "everyone"}, "audience", "one of"),
+])
+def test_a_rule_outside_its_window_is_refused_and_writes_nothing(app_factory, fake_redis, body, field, words):
+    """The default window of 2564/6 opens 1 April and locks 15 May: a rule firing before or after, or an escalation
+    reaching the level above after the lock, is 422 naming the field and the dates, and nothing is written."""
+    from tests.conftest import dump_log
+    writer = app_factory(fake_redis).test_client()
+    before = dump_log(fake_redis)
+    rv = writer.put("/api/v1/reminder-rules/2564/6/bad-rule", headers=NACC, json=body)
+    assert rv.status_code == 422 and field in str(rv.json["errors"]) and words in str(rv.json), rv.json
+    assert dump_log(fake_redis) == before
