@@ -317,11 +317,12 @@ class RegistryState:
 
     def below(self, supervisor: str) -> list[str]:
         """Every supervisor under ``supervisor``, at any depth (not itself)."""
-        out, todo = [], list(self.children_of(supervisor))
+        out, todo = set(), list(self.children_of(supervisor))
         while todo:
             child = todo.pop()
-            out.append(child)
-            todo.extend(self.children_of(child))
+            if child not in out and child != supervisor:     # a cycle (never written, but a log is data) ends
+                out.add(child)
+                todo.extend(self.children_of(child))
         return sorted(out)
 
     def above(self, supervisor: str) -> list[str]:

@@ -44,6 +44,7 @@ class Rule:
     message: str | None = None
     audience: str = "unit"
     above_after_days: int | None = None       # an escalation's days from its instant to the level above
+    active: bool = True
 
     @property
     def key(self) -> str:
@@ -63,24 +64,26 @@ class Rule:
 
 
 def rules_of(windows, fiscal_year: int, round_: int) -> list[Rule]:
-    """The round's rules in force: NACC's active national ones if NACC set any for the round (else the defaults),
-    then every supervisor's active ones."""
+    """The round's rules in force: per audience, NACC's active national ones if NACC set any of that audience for
+    the round (else the defaults: reminders and escalation apart), then every supervisor's active ones."""
     set_ = windows.rules.get((fiscal_year, round_), {})
-    national = [p for (scope, _id), p in sorted(set_.items()) if not scope]
-    if national:
-        rules = [_rule(p) for p in national if p["active"]]
-    else:
-        rules = [Rule(rule_id, fiscal_year, round_, anchor, offset, target)
-                 for rule_id, anchor, offset, target in DEFAULT_RULES]
-        rules += [Rule(rule_id, fiscal_year, round_, anchor, offset, target, audience="supervisors",
-                       above_after_days=above) for rule_id, anchor, offset, target, above in DEFAULT_ESCALATIONS]
+    national = [_rule(p) for (scope, _id), p in sorted(set_.items()) if not scope]
+    defaults = [Rule(rule_id, fiscal_year, round_, anchor, offset, target)
+                for rule_id, anchor, offset, target in DEFAULT_RULES]
+    defaults += [Rule(rule_id, fiscal_year, round_, anchor, offset, target, audience="supervisors",
+                      above_after_days=above) for rule_id, anchor, offset, target, above in DEFAULT_ESCALATIONS]
+    rules = []
+    for audience in AUDIENCES:
+        set_by_nacc = [r for r in national if r.audience == audience]
+        rules += ([r for r in set_by_nacc if r.active] if set_by_nacc
+                  else [r for r in defaults if r.audience == audience])
     rules += [_rule(p) for (scope, _id), p in sorted(set_.items()) if scope and p["active"]]
     return rules
 
 
 def _rule(p: dict) -> Rule:
     return Rule(p["rule_id"], p["fiscal_year"], p["round"], p["anchor"], p["offset_days"], p["target"],
-                p["scope"], p.get("message"), p.get("audience", "unit"), p.get("above_after_days"))
+                p["scope"], p.get("message"), p.get("audience", "unit"), p.get("above_after_days"), p["active"])
 
 
 def targeted(state, rule: Rule) -> bool:
@@ -124,7 +127,8 @@ def escalating(windows, now: datetime, grace_days: int) -> list[tuple[Rule, obje
         for round_ in (6, 12):
             window = windows.window(fiscal_year, round_, grace_days)
             out += [(rule, window) for rule in rules_of(windows, fiscal_year, round_)
-                    if rule.audience == "supervisors" and rule.fires_at(window) <= now < window.locks_at]
+                    if rule.audience == "supervisors" and within(rule.fires_at(window), window)
+                    and rule.fires_at(window) <= now < window.locks_at]
     return out
 
 
@@ -135,11 +139,17 @@ def escalations(rules, registry, now: datetime, pending) -> dict[str, list[dict]
     reported, or returned and not corrected). Level 1 goes to the supervisors the unit is assigned to, level 2
     (``above_after_days`` after the rule's instant) to the supervisors directly above those."""
     digests: dict[str, dict] = {}
+    decided: dict[tuple, bool] = {}              # (unit, round, target) -> pending: each unit's state read once
     for rule, window in rules:
         units = sorted(registry.units) if rule.scope is None else sorted(registry.scope_of(rule.scope))
         at, above = rule.fires_at(window), rule.above_at(window)
         for code in units:
-            if not pending(code, rule):
+            if not registry.overseers_of(code):    # no supervisor to tell
+                continue
+            key = (code, rule.fiscal_year, rule.round, rule.target)
+            if key not in decided:
+                decided[key] = pending(code, rule)
+            if not decided[key]:
                 continue
             for level, since, recipients in _levels(registry, code, at, above, now):
                 for supervisor in recipients:

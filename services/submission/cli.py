@@ -55,6 +55,9 @@ def import_units(csv_file, province, operator):
     skipped. A ``supervisor`` column puts each unit under that supervisory unit (taking it from any other); every
     row is checked before anything is written."""
     raw = _rows(csv_file)
+    if raw and not {"code", "name_th", "kind"} <= set(raw[0]):
+        raise click.ClickException(f"{csv_file} needs the columns code, name_th, kind (it has {', '.join(raw[0])}); "
+                                   "nothing was written")
     rows = [_valid(UnitRegisteredV1, {"code": r.get("code", ""), "name_th": r.get("name_th", ""),
                                       "kind": r.get("kind", ""), "province": r.get("province") or province})
             for r in raw]
@@ -104,6 +107,9 @@ def import_supervisors(csv_file, operator):
     file or already registered; empty: directly under NACC) and put each under its parent. The whole tree is
     checked first (unknown parents, cycles, accounts of another role): on any problem nothing is written."""
     rows = _rows(csv_file)
+    if rows and not {"username", "parent"} <= set(rows[0]):
+        raise click.ClickException(f"{csv_file} needs the columns username, name, parent (it has "
+                                   f"{', '.join(rows[0])}); nothing was written")
     registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
     problems, seen = [], set()
     for n, row in enumerate(rows, start=2):

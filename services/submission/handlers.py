@@ -344,7 +344,8 @@ def set_reminder_rule(state: WindowsState, fiscal_year: int, round_: int, rule_i
     rule = reminders.Rule(rule_id, fiscal_year, round_, cmd["anchor"], cmd["offset_days"], cmd["target"], scope,
                           audience=audience, above_after_days=above)
     at, last = rule.fires_at(window), rule.above_at(window) or rule.fires_at(window)
-    if not reminders.within(at, window) or not reminders.within(last, window):
+    # a rule switched off may lie anywhere (a window moved later may have left it outside)
+    if cmd["active"] and (not reminders.within(at, window) or not reminders.within(last, window)):
         where = ("offset_days", f"It would fire at {fiscal.bangkok_iso(at)}") if not reminders.within(at, window) \
             else ("above_after_days", f"It would reach the level above at {fiscal.bangkok_iso(last)}")
         raise InvalidError(
@@ -391,6 +392,13 @@ def assign_units(state: RegistryState, cmd: dict, ctx: Context) -> Decision:
     new = sorted(set(cmd["units"]) - current)
     if not new:
         raise RuleError("no_change", f"supervisor {cmd['supervisor']} already oversees all these units")
+    # one supervisor per unit, so that each level's figures are its parts' sum
+    taken = {code: others for code in new if (others := [s for s in state.overseers_of(code)
+                                                         if s != cmd["supervisor"]])}
+    if taken:
+        named = "; ".join(f"{code} by {', '.join(others)}" for code, others in sorted(taken.items())[:10])
+        raise RuleError("already_supervised", f"units already have a supervisor ({named}): take them from it first "
+                                              "(assign-supervisor --unassign), or move them with import-units")
     return Decision("SupervisorAssigned", {"supervisor": cmd["supervisor"], "units": new,
                                            "reason": cmd.get("reason")})
 

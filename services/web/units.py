@@ -374,7 +374,12 @@ def read_marks(person, code: str, reminders: list) -> set | None:
     here: a supervisor reading a unit's page marks nothing for it)."""
     if person.role != "unit" or person.username != code or not reminders:
         return None if person.role != "unit" or person.username != code else set()
-    return set(api().call("submission", "GET", "/auth/me/read", token=person.token).body["read"])
+    try:
+        return set(api().call("submission", "GET", "/auth/me/read", token=person.token).body["read"])
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        return None                 # the page shows without its read marks rather than not at all
 
 
 @bp.get("/units/<code>/notifications")

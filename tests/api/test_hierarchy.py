@@ -173,3 +173,15 @@ def test_escalations_reach_the_supervisor_then_the_level_above(tree, clock):
     assert overview(tree, "p1")["escalated"][0]["since"].startswith("2021-05-10T09:00")
     clock.now = datetime(2021, 5, 16, 9, 30, tzinfo=BANGKOK)        # locked on 15 May
     assert escalated("d1") == [] and escalated("p1") == []
+
+
+def test_a_unit_has_one_supervisor(tree):
+    """Assigning a unit that another supervisor oversees is refused naming both, nothing written: each level's
+    figures stay the sum of its parts."""
+    before = dump_log(tree["redis"])
+    with pytest.raises(Exception) as refusal:
+        tree["service"].execute(REGISTRY_STREAM, lambda s, ctx: handlers.assign_units(
+            s, {"supervisor": "p1", "units": ["3200101"]}, ctx), actor={"username": "op01", "role": "operator"},
+            fp=fingerprint("TEST", "twice", {}))
+    assert getattr(refusal.value, "rule", None) == "already_supervised" and "d1" in str(refusal.value)
+    assert dump_log(tree["redis"]) == before

@@ -204,3 +204,48 @@ def test_a_rule_outside_its_window_is_refused_and_writes_nothing(app_factory, fa
     rv = writer.put("/api/v1/reminder-rules/2564/6/bad-rule", headers=NACC, json=body)
     assert rv.status_code == 422 and field in str(rv.json["errors"]) and words in str(rv.json), rv.json
     assert dump_log(fake_redis) == before
+
+
+def test_rules_outside_a_moved_window_can_be_switched_off_and_do_not_fire(app_factory, fake_redis, clock, keys):
+    """A supervisor's reminder rule and an escalation rule 20 days before the due date (10 April, inside the
+    default window); NACC then opens the round on 15 April: neither fires (the escalation lists no unit), and a rule
+    outside the window can still be switched off, though not set active."""
+    from datetime import datetime
+    from services.submission.digests import EscalationDigests
+    writer = app_factory(fake_redis).test_client()
+    service = writer.application.extensions["ncc"]["service"]
+    for rule_id, audience in (("early", "unit"), ("escalate-early", "supervisors")):
+        assert writer.put(f"/api/v1/reminder-rules/2564/6/{rule_id}", headers=SUP, json={
+            "anchor": "due_at", "offset_days": -20, "target": "not_submitted", "audience": audience}).status_code == 201
+    assert writer.put("/api/v1/windows/2564/6", headers=NACC, json={
+        "opens_at": "2021-04-15T00:00:00+07:00", "due_at": "2021-04-30T23:59:59+07:00",
+        "locks_at": "2021-05-15T23:59:59+07:00"}).status_code == 201
+    scheduler, digests = ReminderScheduler(service, fake_redis, clock=clock), EscalationDigests(
+        service, fake_redis, clock=clock)
+    for day in (10, 11, 16, 17):
+        clock.now = datetime(2021, 4, day, 10, 0, tzinfo=BANGKOK)
+        scheduler.run_once()
+        assert digests.today(clock.now) == {}, day
+    assert not any("early" in p["rule"] for p in reminders_of(fake_redis, keys, "3100100"))
+    assert writer.put("/api/v1/reminder-rules/2564/6/early", headers=SUP, json={
+        "anchor": "due_at", "offset_days": -20, "target": "not_submitted"}).status_code == 422
+    assert writer.put("/api/v1/reminder-rules/2564/6/early", headers=SUP, json={
+        "anchor": "due_at", "offset_days": -20, "target": "not_submitted", "active": False}).status_code == 201
+    clock.now = datetime(2021, 5, 20, 10, 0, tzinfo=BANGKOK)       # past the lock: no escalation in force
+    assert digests.today(clock.now) == {}
+
+
+def test_national_rules_replace_the_defaults_of_their_own_audience_only(app_factory, fake_redis):
+    """NACC setting one national escalation keeps the default reminders, and one national reminder keeps the
+    default escalation."""
+    from shared import reminders as rules
+    writer = app_factory(fake_redis).test_client()
+    service = writer.application.extensions["ncc"]["service"]
+    assert writer.put("/api/v1/reminder-rules/2564/6/escalate-now", headers=NACC, json={
+        "anchor": "due_at", "offset_days": 1, "target": "not_submitted", "audience": "supervisors",
+        "above_after_days": 5}).status_code == 201
+    ids = [r.rule_id for r in rules.rules_of(service.load("windows"), 2564, 6)]
+    assert ids == ["due-minus-14", "due-minus-3", "due-day", "due-plus-1", "lock-minus-3", "escalate-now"]
+    assert writer.put("/api/v1/reminder-rules/2565/6/one", headers=NACC, json={
+        "anchor": "due_at", "offset_days": -2, "target": "not_submitted"}).status_code == 201
+    assert [r.rule_id for r in rules.rules_of(service.load("windows"), 2565, 6)] == ["one", "escalate-due-plus-3"]

@@ -476,18 +476,22 @@ def test_the_unit_sees_its_reminders_on_its_home(browser, stack, current):
     # unread until the unit marks it read, per account: the list shows it new, the mark is kept by the API
     newest = browser.find("ul.reminder-list li")
     assert "ใหม่" in newest.text and "unread" in newest.get_attribute("class")
+    old = browser.find("html")
     browser.find("#notifications-link").click()
+    browser.wait_gone(old)
     browser.shot("unit-notifications")
     version = max(r["version"] for r in stack.api("GET", "tracker", f"/units/{CHASED}/state", CHASED)[1]["state"]["reminders"])
     item = browser.find(f"#n-{version}")
     assert message in item.text and "ใหม่" in item.text
+    old = browser.find("html")
     item.find_element("css selector", "button").click()
+    browser.wait_gone(old)
     assert "ทำเครื่องหมายว่าอ่านแล้ว 1 รายการ" in browser.find(".notice").text
     assert "read" == browser.find(f"#n-{version}").get_attribute("class") and "ใหม่" not in browser.find(f"#n-{version}").text
     assert f"{CHASED}:{version}" in stack.api("GET", "submission", "/auth/me/read", CHASED)[1]["read"]
     assert f"{CHASED}:{version}" not in stack.api("GET", "submission", "/auth/me/read", SUPERVISOR)[1]["read"]
     if browser.all("form.mark-all button"):
-        browser.find("form.mark-all button").click()
+        browser.press("ทำเครื่องหมายว่าอ่านแล้วทั้งหมด")
     assert not browser.all(".notification-list li.unread")
     browser.go(f"/units/{CHASED}")
     assert "unread" not in (browser.find("ul.reminder-list li").get_attribute("class") or "")
@@ -514,7 +518,9 @@ def test_the_supervision_tree_rolls_up_and_drills_down(browser, stack, current):
     child = next(c for c in top["children"] if c["supervisor"] == SUPERVISOR)
     assert child["name"] in line.text and str(child["expected"]) in line.text and str(child["submitted"]) in line.text
     assert "หน่วยกำกับดูแลในระดับถัดลงไป" in browser.text()
+    old = browser.find("html")
     line.find_element("css selector", "a").click()
+    browser.wait_gone(old)
     browser.shot("supervisor-tree-child")
     assert f"of={SUPERVISOR}" in browser.path and child["name"] in browser.find("h1").text
     assert [a.text for a in browser.all("nav.levels a")] == [TOP]
@@ -532,7 +538,9 @@ def test_the_supervision_tree_rolls_up_and_drills_down(browser, stack, current):
     browser.sign_out().sign_in(NACC, stack.activate(NACC))
     browser.go(f"/nacc?fiscal_year={fy}&round={rnd}")
     assert TOP in browser.find("#sup-" + TOP).text
+    old = browser.find("html")
     browser.find(f"#sup-{TOP} a").click()
+    browser.wait_gone(old)
     assert [c.get_attribute("id") for c in browser.all("table.tree tbody tr[id]")] == [
         "sup-demo-sup-01", "sup-demo-sup-02", "sup-demo-sup-03"]
     assert not browser.all("#queue") and not browser.all("form.remind-all")      # NACC reads here, reviews nothing
