@@ -7,6 +7,7 @@ worker process reports its own counters; gauges read from Redis are the same in 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from flask import Flask, Response, g, request
@@ -28,6 +29,15 @@ class GaugesFromCallable:
             yield GaugeMetricFamily(name, help_text, value=value)
 
 
+def log_access(service: str, route: str, status: int, seconds: float, actor: str | None) -> None:
+    """The request's access line: who asked (``client``: the address trust_forwarded decided on, so behind a
+    proxy the person's, not the proxy's), what, how it went, how long it took, and the process that served it."""
+    access_log.info("%s %s %s", request.method, request.path, status,
+                    extra={"service": service, "method": request.method, "route": route, "path": request.path,
+                           "status": status, "ms": round(seconds * 1000, 2), "actor": actor,
+                           "client": request.remote_addr, "pid": os.getpid()})
+
+
 def install(app: Flask, service: str) -> CollectorRegistry:
     """Count requests and time them per route and status; serve ``/metrics``; return the registry for more."""
     registry = CollectorRegistry()
@@ -47,10 +57,7 @@ def install(app: Flask, service: str) -> CollectorRegistry:
         seconds = time.perf_counter() - g.metrics_started if "metrics_started" in g else 0.0
         latency.labels(service, request.method, route).observe(seconds)
         actor = g.get("actor")
-        access_log.info("%s %s %s", request.method, request.path, response.status_code,
-                        extra={"service": service, "method": request.method, "route": route, "path": request.path,
-                               "status": response.status_code, "ms": round(seconds * 1000, 2),
-                               "actor": actor.username if actor else None})
+        log_access(service, route, response.status_code, seconds, actor.username if actor else None)
         return response
 
     @app.get("/metrics")
