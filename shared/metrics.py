@@ -1,8 +1,14 @@
 """Request instrumentation: ``/metrics`` in the Prometheus text format (requests and latency per route and
 status, plus each service's own) and one JSON access-log line per request.
 
-Each app has its own registry (several apps may live in one process, as in the tests). Under gunicorn each
-worker process reports its own counters; gauges read from Redis are the same in every worker.
+Each app has its own registry (several apps may live in one process, as in the tests). Under gunicorn
+(``services/gunicorn_conf.py``) prometheus-client runs in multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set
+before the workers fork, every worker writes its counters and histograms to its own files there, and whichever
+worker answers ``/metrics`` sums every worker's files (``MultiProcessCollector``): counters and histogram buckets,
+sums and counts are totals over the workers, and a worker that exited keeps its part (totals never go back).
+Figures read from Redis at scrape time (``read_at_scrape``) are the same whichever worker reads them: they are
+read once per scrape by the worker answering it, never written to the files, so never summed. Without the
+variable (the Flask test client, ``flask`` commands) everything lives in the app's plain registry.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import os
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -38,9 +44,36 @@ def log_access(service: str, route: str, status: int, seconds: float, actor: str
                            "client": request.remote_addr, "pid": os.getpid()})
 
 
+def multiprocess() -> bool:
+    """Whether counters are written to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client decides it on import)."""
+    shared = getattr(values.ValueClass, "_multiprocess", False)
+    if bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) != shared:
+        raise RuntimeError("PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is first imported (and "
+                           "kept): set it in the environment or at the top of the gunicorn configuration")
+    return shared
+
+
+def _scraped(registry: CollectorRegistry) -> CollectorRegistry:
+    """What ``/metrics`` shows: every worker's files summed, in multiprocess mode; else the app's own registry."""
+    if not multiprocess():
+        return registry
+    from prometheus_client.multiprocess import MultiProcessCollector
+    scraped = CollectorRegistry()
+    MultiProcessCollector(scraped)
+    return scraped
+
+
+def read_at_scrape(app: Flask, collector) -> None:
+    """Add a collector of figures read from Redis at scrape time (gauges, Redis' own totals): read once by the
+    worker answering the scrape, never summed across workers."""
+    app.extensions["ncc_metrics_scraped"].register(collector)
+
+
 def install(app: Flask, service: str) -> CollectorRegistry:
-    """Count requests and time them per route and status; serve ``/metrics``; return the registry for more."""
+    """Count requests and time them per route and status; serve ``/metrics``; return the registry for more
+    counters (collectors read from Redis go to ``read_at_scrape``)."""
     registry = CollectorRegistry()
+    scraped = _scraped(registry)
     requests = Counter("ncc_http_requests", "HTTP requests by route and status", ["service", "method", "route",
                                                                                    "status"], registry=registry)
     latency = Histogram("ncc_http_request_seconds", "HTTP request latency by route", ["service", "method", "route"],
@@ -62,7 +95,8 @@ def install(app: Flask, service: str) -> CollectorRegistry:
 
     @app.get("/metrics")
     def metrics():
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(scraped), mimetype=CONTENT_TYPE_LATEST)
 
     app.extensions["ncc_metrics"] = registry
+    app.extensions["ncc_metrics_scraped"] = scraped
     return registry
