@@ -14,6 +14,7 @@ from services.tracker.app import create_app as create_reader
 from services.tracker.jobs import Tracker
 from services.web.app import create_app as create_web
 from services.web.client import Api
+from shared.config import from_env
 from shared.keys import Keys, REGISTRY_STREAM, security_stream
 from shared.streams import read_events
 from shared.web import PROXY_HEADER, proxy_token
@@ -176,3 +177,9 @@ def test_web_app_with_no_proxy_ignores_a_forged_forwarded_for(settings, fake_red
     assert all(failures(fake_redis, settings, f"192.0.2.{n}") == 0 for n in range(3))
     assert failures(fake_redis, settings, WEB_APP) == 0
     assert set(access_clients(caplog, "web")) == {"198.51.100.77"}
+
+
+def test_a_negative_number_of_proxies_is_refused():
+    with pytest.raises(ValueError, match="NCC_FORWARDED_HOPS must not be negative"):
+        from_env({"NCC_FORWARDED_HOPS": "-1"})
+    assert from_env({}).forwarded_hops == 0
