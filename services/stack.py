@@ -35,17 +35,21 @@ def services(env: dict) -> list[Service]:
                 "--workers", env.get("NCC_WEB_WORKERS", "2"), "--threads", "4"]
     workers = [Service(f"tracker-worker-{n}", worker_argv())
                for n in range(1, int(env.get("NCC_TRACKER_WORKERS", "1")) + 1)]
+    # NCC_FORWARDED_HOPS counts the proxies in front of the web app (e.g. the README's nginx). The APIs are reached
+    # directly: they believe only the address the web app forwards with its proxy token (signing people in, asking
+    # for public documents on their readers' behalf), so a client's own X-Forwarded-For never counts there
+    direct = {"NCC_FORWARDED_HOPS": "0"}
+    # each service's workers write their metrics to a folder of its own (emptied as it starts): one scrape sums
+    # that service's workers, and never another service's
+    metrics = Path(env.get("NCC_DATA_DIR", "var")).resolve() / "metrics"
+    own = lambda name: {"PROMETHEUS_MULTIPROC_DIR": str(metrics / name)}  # noqa: E731
     return [
         Service("web", gunicorn + ["--bind", f"{host}:{env.get('NCC_WEB_PORT', '8002')}",
-                                   "services.web.app:create_app()"]),
-        # the web app signs people in on their behalf: the write side throttles by the address it forwards
+                                   "services.web.app:create_app()"], own("web")),
         Service("submission", gunicorn + ["--bind", f"{host}:{env.get('NCC_SUBMISSION_PORT', '8000')}",
-                                          "services.submission.app:create_app()"],
-                {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
-        # the web app asks for the public documents on their readers' behalf: the rate limit counts the readers
+                                          "services.submission.app:create_app()"], {**direct, **own("submission")}),
         Service("tracker-api", gunicorn + ["--bind", f"{host}:{env.get('NCC_TRACKER_PORT', '8001')}",
-                                           "services.tracker.app:create_app()"],
-                {"NCC_FORWARDED_HOPS": env.get("NCC_FORWARDED_HOPS") or "1"}),
+                                           "services.tracker.app:create_app()"], {**direct, **own("tracker-api")}),
         *workers,
         Service("scheduler", [python, "-m", "services.tracker.scheduler"]),
         Service("reminders", [python, "-m", "services.submission.reminders"]),

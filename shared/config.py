@@ -83,7 +83,7 @@ class Settings:
     public_rate_limit: str = "120 per minute"       # per client, on every /public answer (flask-limiter's notation)
     public_pdf_rate_limit: str = "20 per minute"    # per client, on the public PDFs besides (a cold one costs ~1 s)
     pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
-    forwarded_hops: int = 0         # proxies in front (the web app is one): trust that many X-Forwarded-For hops
+    forwarded_hops: int = 0         # reverse proxies in front of this service: trust that many X-Forwarded-For hops
     smtp_url: str = ""              # where e-mail is sent (smtp://, smtp+starttls://, smtps://); empty: not sent
     smtp_password: str = ""         # the SMTP password, when kept out of the URL
     smtp_timeout_seconds: int = 30  # one SMTP conversation's socket timeout
@@ -193,4 +193,6 @@ def from_env(env: dict | None = None) -> Settings:
         raise ValueError(f"{', '.join(MAIL_NUMBERS.values())} must each be at least 1")
     if settings.lock_grace_days < 0:
         raise ValueError("NCC_LOCK_GRACE_DAYS must not be negative")
+    if settings.forwarded_hops < 0:
+        raise ValueError("NCC_FORWARDED_HOPS must not be negative (0: no proxy in front, forwarded headers ignored)")
     return settings

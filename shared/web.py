@@ -220,25 +220,31 @@ def proxy_token(secret: str) -> str:
 
 
 def trust_forwarded(app: Flask, hops: int, secret: str | None = None) -> None:
-    """Behind ``hops`` proxies (the web app is one): take the client's address and scheme from their
-    ``X-Forwarded-For`` / ``X-Forwarded-Proto``, so throttling counts people, not the proxy. With ``secret``, only
-    a request carrying the proxy's token (``proxy_token``) is read so; any other has its forwarded headers
-    ignored, whatever it sends."""
-    if not hops:
-        return
+    """Decide who the client is, so throttling, access lines and security events count people, not proxies.
+
+    ``hops`` is how many reverse proxies the operator put in front of this service (``NCC_FORWARDED_HOPS``): the
+    client's address and scheme are read that many hops deep into ``X-Forwarded-For`` / ``X-Forwarded-Proto``
+    (werkzeug's ProxyFix); with none, both headers are ignored, whatever a client sends.
+
+    ``secret`` (the APIs): the web app is a proxy the APIs can authenticate. It calls them directly, sends the one
+    address it decided the client has, and signs the request with ``X-Ncc-Proxy`` (``proxy_token``); a request
+    carrying that token has that address read, one hop, whatever ``hops`` says. A request without it (or with a
+    wrong one) is read by ``hops`` alone, so a client reaching an API directly cannot pass for someone else."""
     from werkzeug.middleware.proxy_fix import ProxyFix
     inner = app.wsgi_app
-    fixed = ProxyFix(inner, x_for=hops, x_proto=hops)
+    fixed = ProxyFix(inner, x_for=hops, x_proto=hops) if hops else inner
     if secret is None:
         app.wsgi_app = fixed
         return
-    token = proxy_token(secret)
+    web_app = ProxyFix(inner, x_for=1)
+    token = proxy_token(secret).encode("ascii")
     header = "HTTP_" + PROXY_HEADER.upper().replace("-", "_")
 
     def gate(environ, start_response):
-        if hmac.compare_digest(environ.get(header, ""), token):
-            return fixed(environ, start_response)
-        return inner(environ, start_response)
+        # WSGI gives header values as latin-1 text: compared as bytes, a non-ASCII forgery is just unequal
+        if hmac.compare_digest(environ.get(header, "").encode("latin-1", "replace"), token):
+            return web_app(environ, start_response)
+        return fixed(environ, start_response)
     app.wsgi_app = gate
 
 

@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     registry = metrics.install(app, "submission")
     appended = Counter("ncc_events_appended", "Events appended, by type", ["type"], registry=registry)
     service.on_append = lambda event: appended.labels(event.type).inc()
-    registry.register(outbox_collector(outbox))
+    metrics.read_at_scrape(app, outbox_collector(outbox))
     from .cli import COMMANDS
     from .mail_cli import COMMANDS as MAIL_COMMANDS
     for command in COMMANDS + MAIL_COMMANDS:

@@ -71,5 +71,6 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
             "ncc_failed_jobs": ("Tracker jobs in RQ's failed registry", queue.failed_job_registry.count),
         }
 
-    metrics.install(app, "tracker").register(metrics.GaugesFromCallable(gauges))
+    metrics.install(app, "tracker")
+    metrics.read_at_scrape(app, metrics.GaugesFromCallable(gauges))
     return app

@@ -13,6 +13,7 @@ from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from shared import metrics
 from shared.config import Settings, from_env
 from shared.web import proxy_token, trust_forwarded
 
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, *, api: Api | None = None, cloc
     app.extensions["ncc_web"] = {"api": api or Api(settings.submission_url, settings.tracker_url,
                                                    proxy_token=proxy_token(settings.secret_key)),
                                  "clock": clock, "settings": settings}
+    # the proxies in front of the web app (NCC_FORWARDED_HOPS): who the person is, for the APIs' throttling (sent
+    # on as X-Forwarded-For), the access lines and the security events; with none, their headers are ignored
     trust_forwarded(app, settings.forwarded_hops)
     Babel(app, locale_selector=i18n.select_language)
     CSRFProtect(app)
@@ -170,7 +173,11 @@ def _timing(app: Flask) -> None:
 
     @app.after_request
     def timed(response):
+        seconds = time.perf_counter() - g.started if "started" in g else 0.0
         if "started" in g:
-            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.1f}"
+            response.headers["Server-Timing"] = f"app;dur={seconds * 1000:.1f}"
         response.headers.setdefault("Cache-Control", "no-store")
+        # the access line, with the client behind the configured proxies (NCC_FORWARDED_HOPS)
+        metrics.log_access("web", request.url_rule.rule if request.url_rule else "unmatched", response.status_code,
+                           seconds, session.get("username"))
         return response

@@ -312,5 +312,7 @@ def language(code: str):
 
 
 def forwarded() -> dict:
-    """The person's address for the API's per-client throttling (the API trusts it only when configured to)."""
+    """The person's address for the APIs' per-client throttling and security events: the client as the web app
+    decided it (behind NCC_FORWARDED_HOPS proxies, the one they forwarded; else the peer). ``Api.call`` sends it
+    with the web app's proxy token, which the APIs check before they believe it."""
     return {"X-Forwarded-For": request.remote_addr or ""}

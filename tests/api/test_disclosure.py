@@ -447,13 +447,13 @@ def test_receipt_checks_refuse_missing_fields_and_malformed_keys(history, tmp_pa
 
 
 def test_only_the_web_app_may_say_whose_request_it_forwards(app_factory, fake_redis, settings, clock):
-    """Behind one trusted proxy, a forwarded address counts only with the web app's token: a client that reaches
-    the API directly and forges X-Forwarded-For is still limited as itself; the web app's readers are counted
-    each on their own."""
+    """With no proxy configured in front of the API, a forwarded address counts only with the web app's token: a
+    client that reaches the API directly and forges X-Forwarded-For is still limited as itself; the web app's
+    readers are counted each on their own."""
     from shared.web import PROXY_HEADER, proxy_token
     app_factory(fake_redis)
     Tracker(fake_redis, settings).project("registry")
-    reader = create_reader(settings.but(public_rate_limit="2 per minute", forwarded_hops=1), redis=fake_redis,
+    reader = create_reader(settings.but(public_rate_limit="2 per minute", forwarded_hops=0), redis=fake_redis,
                            clock=clock).test_client()
     me = {"REMOTE_ADDR": "10.0.0.7"}
     forged = [reader.get(f"{BASE}/public/units", environ_base=me,

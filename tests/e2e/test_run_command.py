@@ -86,6 +86,14 @@ def test_run_command_end_to_end(tmp_path):
             assert status == 201, answer
             wait_for(lambda: (call("GET", f"{trk}/api/v1/units/3100100/audit", token=token)[1] or {}).get("entries"),
                      30)
+            # each gunicorn service writes its workers' metrics to a folder of its own, which its scrape sums
+            metrics = tmp_path / "data" / "metrics"
+            assert {p.name for p in metrics.iterdir()} == {"web", "submission", "tracker-api"}
+            assert any((metrics / "submission").glob("counter_*.db"))
+            with urllib.request.urlopen(f"{sub}/metrics", timeout=10) as rv:
+                scraped = rv.read().decode()
+            assert ('ncc_http_requests_total{method="POST",route="/api/v1/auth/token",service="submission",'
+                    'status="200"} 1.0') in scraped
         finally:
             stop(proc)
     with open(tmp_path / "second.log", "wb") as log:
