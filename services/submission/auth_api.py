@@ -174,7 +174,7 @@ def token(body):
     ext["throttle"].check(username, _client())
     if body.get("otp_ticket"):
         account = ext["otp_tickets"].read(body["otp_ticket"], ext["accounts"])
-        if account is None or account["username"] != username:
+        if account is None or account["username"] != username or not ext["two_factor"].enabled(account):
             raise UnauthenticatedError("the sign-in ticket has expired or is not valid: sign in again with the "
                                        "password", rule="otp_ticket_invalid")
     else:
@@ -335,14 +335,22 @@ def set_account_email(username: str, address: str | None, operator: str, client:
     return _email_answer(username)
 
 
-def operators_only(view):
-    """403 for every role but operators, before the body is parsed."""
-    @functools.wraps(view)
-    def inner(*args, **kwargs):
-        if g.actor.role != "operator":
-            raise ForbiddenError("only an operator changes another account's e-mail address or two-factor sign-in")
-        return view(*args, **kwargs)
-    return inner
+def role_only(role: str, why: str):
+    """403 (saying ``why``) for every role but ``role``, before the body is parsed."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            if g.actor.role != role:
+                raise ForbiddenError(why)
+            return view(*args, **kwargs)
+        return inner
+    return wrap
+
+
+operators_only = role_only("operator", "only an operator changes another account's e-mail address or two-factor "
+                                       "sign-in")
+# two-factor sign-in is optional only for units
+units_only = role_only("unit", "two-factor sign-in is required for this role: only an operator can reset it")
 
 
 @bp.route("/accounts/<username>/email", methods=["PUT"])
@@ -477,16 +485,6 @@ def confirm_two_factor(body):
         security_event(actor.username, "SignInSucceeded", reason="with a two-factor code")
         answer.update(_token_answer(actor.username, actor.role, int(account["epoch"])))
     return answer
-
-
-def units_only(view):
-    """403 for every role but units (two-factor sign-in is optional only for them), before the body is parsed."""
-    @functools.wraps(view)
-    def inner(*args, **kwargs):
-        if g.actor.role != "unit":
-            raise ForbiddenError("two-factor sign-in is required for this role: only an operator can reset it")
-        return view(*args, **kwargs)
-    return inner
 
 
 @bp.route("/auth/me/2fa", methods=["DELETE"])

@@ -123,6 +123,10 @@ class EmailForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(_l("This field is required."))])
 
 
+WRONG_CODE = _l("The code is wrong, has expired or was already used. Type the 6 digits the app shows now, or one of "
+                "your recovery codes.")
+
+
 class CodeForm(FlaskForm):
     """The second step of signing in, and confirming an enrolment: the authenticator app's code."""
 
@@ -210,14 +214,11 @@ def sign_in_code():
                 "username": pending["username"], "otp_ticket": pending["ticket"], "otp": form.code.data.strip()}).body
         except ApiError as error:
             if error.status == 401 and error.rule == "otp_ticket_invalid":
-                session.clear()
-                session["notice"] = gettext("Signing in took too long. Please give your password again.")
-                return redirect(url_for("auth.sign_in"))
+                return _start_again()
             if error.status not in (401, 422, 429, 503):
                 raise
             if error.status == 401:
-                form.code.errors = [gettext("The code is wrong, has expired or was already used. Type the 6 digits "
-                                            "the app shows now, or one of your recovery codes.")]
+                form.code.errors = [str(WRONG_CODE)]
             else:
                 refusal = explain(error)
                 apply_reasons(form, error, {"otp": "code"})
@@ -225,6 +226,13 @@ def sign_in_code():
             _start(pending["username"], answer)
             return redirect(pending.get("next") or url_for("home"))
     return render_template("auth/sign_in_code.html", form=form, refusal=refusal, username=pending["username"])
+
+
+def _start_again():
+    """The ticket or enrolment token of a sign-in under way has expired: back to the password."""
+    session.clear()
+    session["notice"] = gettext("Signing in took too long. Please give your password again.")
+    return redirect(url_for("auth.sign_in"))
 
 
 def _enrolment_step(username: str, body: dict):
@@ -273,9 +281,7 @@ def enrol():
     """Setting up two-factor sign-in during sign-in (required for this role): scan, then type the code."""
     pending = _enrolling()
     if pending is None:
-        session.clear()
-        session["notice"] = gettext("Signing in took too long. Please give your password again.")
-        return redirect(url_for("auth.sign_in"))
+        return _start_again()
     form = CodeForm()
     if form.validate_on_submit():
         answer = _confirm(pending["token"], form)
@@ -326,8 +332,7 @@ def two_factor_off(person: Person):
             if error.status == 401 and "password" in error.field_errors():
                 off_form.password.errors = [gettext("The password is wrong.")]
             elif error.status == 401:
-                off_form.code.errors = [gettext("The code is wrong, has expired or was already used. Type the 6 "
-                                                "digits the app shows now, or one of your recovery codes.")]
+                off_form.code.errors = [str(WRONG_CODE)]
             else:
                 off_form.form_errors.append(explain(error))
         else:
@@ -358,6 +363,8 @@ EVENT_REASONS = {
     "wrong current password": _l("wrong current password"),
     "set by an operator": _l("set by an operator"),
     "by an enrolment token at sign-in": _l("while signing in"),
+    "wrong password to turn two-factor sign-in off": _l("wrong password when turning two-factor sign-in off"),
+    "wrong two-factor code to turn two-factor sign-in off": _l("wrong code when turning two-factor sign-in off"),
 }
 
 

@@ -165,7 +165,10 @@ def test_units_may_turn_it_off_others_ask_an_operator(env, clock):
     assert reset("sup01", sup).status_code == 403
     assert reset("sup01", op, {}).status_code == 422
     assert reset("nobody", op).status_code == 404
+    ticket = sign_in(env, "sup01").json["otp_ticket"]
     assert reset("sup01", op).status_code == 204
+    stale = env["client"].post(f"{BASE}/auth/token", json={"username": "sup01", "otp_ticket": ticket, "otp": "1"})
+    assert stale.status_code == 401 and stale.json["rule"] == "otp_ticket_invalid"      # only for accounts with 2FA
     assert reset("sup01", op).json["rule"] == "no_change"
     assert sign_in(env, "sup01").status_code == 200
     stream = read_events(env["redis"], env["app"].extensions["ncc"]["service"].keys, security_stream("sup01"))

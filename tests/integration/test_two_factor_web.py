@@ -65,3 +65,26 @@ def test_required_enrolment_through_the_web_app(web, env, clock):  # noqa: F811
     assert done.status_code == 302 and "/signin" not in done.headers["Location"]
     history = web.get("/account/security").get_data(as_text=True)
     assert history.count("ด้วยรหัสยืนยันตัวตนสองขั้นตอน") == 2 and "ยังไม่ได้ตั้งค่าการยืนยันตัวตนสองขั้นตอน" in history
+
+
+def test_a_unit_turns_it_on_and_off_on_the_account_page(web, env, clock):  # noqa: F811
+    """A unit (optional for it) sets it up on /account/2fa and turns it off again: a wrong password is refused beside
+    its field, the right one with a current code turns it off."""
+    activate(env, "3100100")
+    assert web.post("/signin", data={"username": "3100100", "password": GOOD}).headers["Location"].endswith("/")
+    assert "ปิดอยู่" in web.get("/account/2fa").get_data(as_text=True)
+    web.post("/account/2fa/start")
+    page = web.get("/account/2fa").get_data(as_text=True)
+    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+    assert web.post("/account/2fa", data={"code": pyotp.TOTP(secret).at(clock().timestamp())}).status_code == 200
+    on = web.get("/account/2fa").get_data(as_text=True)
+    assert "เปิดใช้อยู่" in on and "ปิดการยืนยันตัวตนสองขั้นตอน" in on
+    clock.advance(seconds=30)
+    code = pyotp.TOTP(secret).at(clock().timestamp())
+    refused = web.post("/account/2fa/off", data={"password": "not the password", "code": code}).get_data(as_text=True)
+    assert "รหัสผ่านไม่ถูกต้อง" in refused and f'value="{code}"' in refused
+    off = web.post("/account/2fa/off", data={"password": GOOD, "code": code})
+    assert off.status_code == 302
+    assert "ปิดอยู่" in web.get("/account/2fa").get_data(as_text=True)
+    history = web.get("/account/security").get_data(as_text=True)
+    assert "ปิดการยืนยันตัวตนสองขั้นตอน" in history and "รหัสผ่านไม่ถูกต้อง ขณะปิดการยืนยันตัวตนสองขั้นตอน" in history
