@@ -516,6 +516,13 @@ def disable_my_two_factor(body):
 @operators_only
 @bp.arguments(ResetRequest)
 def reset_two_factor(body, username):
+    reset_account_two_factor(username, body["reason"], g.actor.username)
+    return None
+
+
+def reset_account_two_factor(username: str, reason: str, operator: str, client: str | None = None) -> None:
+    """An operator removes an account's two-factor sign-in (secret, waiting enrolment, recovery codes): 404 for no
+    such account, 409 when it has none; then recorded with the operator and the reason."""
     ext = _ext()
     account = ext["accounts"].get(username)
     if username not in ext["service"].load(REGISTRY_STREAM).accounts or account is None:
@@ -523,9 +530,8 @@ def reset_two_factor(body, username):
     if not ext["two_factor"].enabled(account) and not account.get("totp_pending"):
         raise RuleError("no_change", "this account has no two-factor sign-in to reset")
     ext["two_factor"].disable(username)
-    security_event(username, "TwoFactorReset", reason=body["reason"],
-                   actor={"username": g.actor.username, "role": "operator"})
-    return None
+    security_event(username, "TwoFactorReset", reason=reason[:200], actor={"username": operator, "role": "operator"},
+                   client=client)
 
 
 # ---- the account's own sign-in history --------------------------------------------------------------------------

@@ -223,3 +223,20 @@ def test_bad_bodies_never_5xx(env, caplog):
         rv = getattr(env["client"], method)(BASE + path, headers=headers, json=body)
         assert 400 <= rv.status_code < 500, (path, body, rv.status_code)
     assert types(env, "3100200") == before
+
+
+def test_the_operator_command_resets_it(env, clock):
+    """``reset-2fa`` (for the last operator, who cannot sign in to use the API) removes it, recorded with the
+    operator, the reason and the command line as the address; an account without it is refused, nothing written."""
+    enrol(env, "op01")
+    runner = env["app"].test_cli_runner()
+    with env["app"].app_context():
+        out = runner.invoke(args=["reset-2fa", "op01", "--reason", "lost phone and codes", "--operator", "op-test"])
+        assert out.exit_code == 0 and "reset" in out.output, out.output
+        before = types(env, "op01")
+        again = runner.invoke(args=["reset-2fa", "op01", "--reason", "again", "--operator", "op-test"])
+        assert again.exit_code != 0 and "no two-factor" in again.output
+    assert types(env, "op01") == before
+    last = read_events(env["redis"], env["app"].extensions["ncc"]["service"].keys, security_stream("op01"))[-1]
+    assert (last.type, last.actor["username"], last.payload["client"]) == ("TwoFactorReset", "op-test", "operator-cli")
+    assert sign_in(env, "op01").status_code == 200
