@@ -428,7 +428,7 @@ def enrolling(view):
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             account = ext["enrolment_tokens"].read(token.strip(), ext["accounts"]) if scheme.lower() == "bearer" \
                 else None
-            if account is None:
+            if account is None or ext["two_factor"].enabled(account):     # once on, the token has done its work
                 raise
             g.actor, g.enrolment = Actor(account["username"], account["role"]), True
         return view(*args, **kwargs)

@@ -124,6 +124,8 @@ def test_privileged_account_without_2fa_gets_no_token_once_required(required, cl
     done = env["client"].post(f"{BASE}/auth/me/2fa/confirm", headers=enrolment,
                               json={"code": otp_at(secret, clock)})
     assert done.status_code == 200 and len(done.json["recovery_codes"]) == 10 and done.json["access_token"]
+    again = env["client"].post(f"{BASE}/auth/me/2fa", headers=enrolment, json={})
+    assert again.status_code == 401                          # done its work: cannot replace the secret now
     me = env["client"].get(f"{BASE}/auth/me", headers={"Authorization": f"Bearer {done.json['access_token']}"})
     assert me.status_code == 200 and me.json["role"] == "supervisor"
     clock.advance(seconds=30)
