@@ -14,9 +14,9 @@ from shared.auth import PRIVILEGED_ROLES, check_email, check_password
 from shared.errors import (ForbiddenError, InvalidError, NotFoundError, RuleError, TooManyAttemptsError,
                            UnauthenticatedError)
 from shared.events import decode, upcast
-from shared.identity import Actor
 from shared.fiscal import bangkok_iso
 from shared.i18n import be_date, translator
+from shared.identity import Actor
 from shared.keys import REGISTRY_STREAM, security_stream
 from shared.web import Blueprint
 
@@ -185,7 +185,8 @@ def token(body):
     if two_factor.enabled(account):
         if not body.get("otp"):
             if body.get("otp_ticket"):
-                raise InvalidError("give the two-factor code", field_errors={"otp": ["Missing data for required field."]})
+                raise InvalidError("give the two-factor code",
+                                   field_errors={"otp": ["Missing data for required field."]})
             ticket = ext["otp_tickets"].issue(username, account["role"], int(account["epoch"]))
             raise UnauthenticatedError("this account signs in with a two-factor code: send it as otp (the 6-digit "
                                        "code of the authenticator app, or a recovery code), with the password or "

@@ -238,8 +238,9 @@ def _start_again():
 def _enrolment_step(username: str, body: dict):
     """Two-factor sign-in is required and not set up: start the enrolment with the API's enrolment token."""
     session.clear()
+    lasts = timedelta(seconds=int(body.get("enrolment_expires_in") or 900))
     session["enrol"] = {"username": username, "token": str(body.get("enrolment_token", "")),
-                        "expires": (now() + timedelta(seconds=int(body.get("enrolment_expires_in") or 900))).isoformat()}
+                        "expires": (now() + lasts).isoformat()}
     api().call("submission", "POST", "/auth/me/2fa", token=session["enrol"]["token"], json={}, headers=forwarded())
     session["notice"] = gettext("Your account must sign in with a second step. Set it up now: it takes a minute.")
     return redirect(url_for("auth.enrol"))
