@@ -230,7 +230,8 @@ def sign_in_code():
 
 def _start_again():
     """The ticket or enrolment token of a sign-in under way has expired: back to the password."""
-    session.clear()
+    session.pop("otp", None)
+    session.pop("enrol", None)
     session["notice"] = gettext("Signing in took too long. Please give your password again.")
     return redirect(url_for("auth.sign_in"))
 
@@ -282,7 +283,7 @@ def enrol():
     """Setting up two-factor sign-in during sign-in (required for this role): scan, then type the code."""
     pending = _enrolling()
     if pending is None:
-        return _start_again()
+        return _start_again() if "enrol" in session else redirect(url_for("auth.sign_in"))
     form = CodeForm()
     if form.validate_on_submit():
         answer = _confirm(pending["token"], form)
