@@ -1,9 +1,12 @@
-"""Sign-in: accounts (kept outside the event log), Argon2 passwords, activation codes, tokens, throttling.
+"""Sign-in: accounts (kept outside the event log), Argon2 passwords, activation codes, tokens, throttling,
+two-factor codes (TOTP, RFC 6238) and their recovery codes.
 
-No password, activation code or hash ever leaves this module: not in an event, a log line or an answer.
+No password, activation code, TOTP secret or hash ever leaves this module: not in an event, a log line or an answer
+(a TOTP secret only in the answer that starts an enrolment, until it is confirmed).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
@@ -11,8 +14,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Callable
 
+import pyotp
+import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from zxcvbn import zxcvbn
@@ -26,6 +32,10 @@ from .keys import Keys
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no I, O, 0, 1: read aloud and typed by hand
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 USER_FREE_FAILURES, CLIENT_FREE_FAILURES, MAX_LOCK_SECONDS = 5, 20, 900
+PRIVILEGED_ROLES = ("supervisor", "nacc", "auditor", "operator")   # two-factor sign-in required (when configured)
+TOTP_ISSUER = "NACC action plans"
+TOTP_STEP_SECONDS, TOTP_WINDOW = 30, 1          # RFC 6238's 30-second steps; a code of the step before or after too
+RECOVERY_CODES = 10
 
 
 def new_activation_code() -> str:
@@ -238,6 +248,165 @@ class EmailTokens:
         except BadSignature:
             refuse("is not valid: copy the whole link from the e-mail")
         return claims["u"], claims["m"]
+
+
+class Tickets:
+    """Short-lived signed tickets naming an account and its epoch, for one purpose each (``salt``): the sign-in
+    ticket after a right password (the code comes next), and the enrolment token of a privileged account that has
+    no two-factor sign-in yet (it opens the enrolment routes and nothing else)."""
+
+    def __init__(self, secret: str, salt: str, ttl_seconds: int, clock: Callable[[], datetime]):
+        self.ttl = ttl_seconds
+        self._serializer = _timed_serializer(secret, salt, clock)
+
+    def issue(self, username: str, role: str, epoch: int) -> str:
+        """A ticket for the account as it stands."""
+        return self._serializer.dumps({"u": username, "r": role, "e": epoch})
+
+    def read(self, ticket: str, accounts: "Accounts") -> dict | None:
+        """The account the ticket names, when the ticket is genuine, unexpired and the account unchanged since
+        (same role and epoch, still active); None otherwise."""
+        try:
+            claims = self._serializer.loads(ticket, max_age=self.ttl)
+        except (BadSignature, SignatureExpired):
+            return None
+        account = accounts.get(str(claims.get("u", "")))
+        if (not account or account.get("status") != "active" or account.get("role") != claims.get("r")
+                or int(account.get("epoch", 0)) != claims.get("e")):
+            return None
+        return {**account, "username": claims["u"]}
+
+
+def new_recovery_code() -> str:
+    """A one-time recovery code: 10 characters (50 bits) in two groups, e.g. ``K7QXM-P2LRT``."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+class TwoFactor:
+    """TOTP (RFC 6238, pyotp) per account, kept in the account's credentials hash: the secret encrypted with Fernet
+    under a key derived from ``NCC_SECRET_KEY`` (``totp_secret``; ``totp_pending`` while an enrolment waits for its
+    first code), the last time step a code was accepted for (``totp_last_step``: a code works once, and no earlier
+    one after it), and the recovery codes' SHA-256 hashes as fields ``rc:<hash>`` (HDEL uses one exactly once)."""
+
+    CONFIRM_LUA = """
+    if redis.call('HGET', KEYS[1], 'totp_pending') ~= ARGV[1] then return 0 end
+    for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if string.sub(name, 1, 3) == 'rc:' then redis.call('HDEL', KEYS[1], name) end
+    end
+    redis.call('HDEL', KEYS[1], 'totp_pending', 'totp_pending_at')
+    redis.call('HSET', KEYS[1], 'totp_secret', ARGV[1], 'totp_last_step', ARGV[2], 'totp_enabled_at', ARGV[3])
+    for i = 4, #ARGV do redis.call('HSET', KEYS[1], 'rc:' .. ARGV[i], '1') end
+    return 1
+    """
+    USE_STEP_LUA = """
+    if redis.call('HGET', KEYS[1], 'totp_secret') ~= ARGV[1] then return 0 end
+    local last = tonumber(redis.call('HGET', KEYS[1], 'totp_last_step') or '-1')
+    if tonumber(ARGV[2]) <= last then return 0 end
+    redis.call('HSET', KEYS[1], 'totp_last_step', ARGV[2])
+    return 1
+    """
+    DISABLE_LUA = """
+    for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if string.sub(name, 1, 3) == 'rc:' or string.sub(name, 1, 5) == 'totp_' then redis.call('HDEL', KEYS[1], name) end
+    end
+    return 1
+    """
+
+    def __init__(self, redis, keys: Keys, secret_key: str):
+        self.redis = redis
+        self.keys = keys
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"ncc-totp|" + secret_key.encode()).digest()))
+
+    def _secret(self, stored: str | None) -> str | None:
+        if not stored:
+            return None
+        try:
+            return self._fernet.decrypt(stored.encode()).decode()
+        except InvalidToken:                # written under another NCC_SECRET_KEY: an operator resets it
+            return None
+
+    @staticmethod
+    def enabled(account: dict | None) -> bool:
+        """Whether the account signs in with a second factor."""
+        return bool(account and account.get("totp_secret"))
+
+    def status(self, account: dict) -> dict:
+        """Whether two-factor sign-in is on, an enrolment waits, and how many recovery codes are left."""
+        return {"enabled": self.enabled(account), "pending": bool(account.get("totp_pending")),
+                "enabled_at": account.get("totp_enabled_at"),
+                "recovery_codes_left": sum(1 for name in account if name.startswith("rc:"))}
+
+    def start(self, username: str, now: datetime) -> dict:
+        """A new secret waiting for its first code (an earlier waiting one is replaced; an enabled one stays in
+        force until this one is confirmed): the otpauth:// URI and its QR code to scan."""
+        secret = pyotp.random_base32()
+        self.redis.hset(self.keys.account(username), mapping={
+            "totp_pending": self._fernet.encrypt(secret.encode()).decode(), "totp_pending_at": utc_iso(now)})
+        return self.provisioning(username, secret)
+
+    def pending(self, username: str, account: dict) -> dict | None:
+        """The waiting enrolment's URI and QR code again (the page is shown until a code confirms it), or None."""
+        secret = self._secret(account.get("totp_pending"))
+        return self.provisioning(username, secret) if secret else None
+
+    @staticmethod
+    def provisioning(username: str, secret: str) -> dict:
+        """What an authenticator app needs: the otpauth:// URI, its QR code (SVG data URI) and the secret typed."""
+        uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+        return {"otpauth_uri": uri, "secret": secret,
+                "qr_svg": segno.make(uri, error="m").svg_data_uri(scale=5, border=2)}
+
+    @staticmethod
+    def _step(secret: str, code: str, now: datetime) -> int | None:
+        """The time step (within one of now's) whose code this is, or None."""
+        if not (len(code) == 6 and code.isdigit()):
+            return None
+        totp, current = pyotp.TOTP(secret), int(now.timestamp()) // TOTP_STEP_SECONDS
+        for step in range(current - TOTP_WINDOW, current + TOTP_WINDOW + 1):
+            if hmac.compare_digest(totp.generate_otp(step), code):
+                return step
+        return None
+
+    def confirm(self, username: str, code: str, now: datetime) -> list[str] | None:
+        """Enable the waiting secret when ``code`` is its current code: the new recovery codes (shown once, kept
+        hashed; earlier ones stop working); None when the code is wrong or nothing waits."""
+        stored = (self.redis.hget(self.keys.account(username), "totp_pending") or b"").decode()
+        secret = self._secret(stored)
+        step = self._step(secret, normal_code(code), now) if secret else None
+        if step is None:
+            return None
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        done = self.redis.eval(self.CONFIRM_LUA, 1, self.keys.account(username), stored, step, utc_iso(now),
+                               *(code_hash(c) for c in codes))
+        return codes if int(done) == 1 else None
+
+    def verify(self, username: str, code: str, now: datetime) -> str | None:
+        """``"totp"`` when ``code`` is a current code not used before, ``"recovery"`` when it is an unused recovery
+        code (now used up), None otherwise (wrong, expired, already used)."""
+        key = self.keys.account(username)
+        code = normal_code(code)
+        stored = (self.redis.hget(key, "totp_secret") or b"").decode()
+        secret = self._secret(stored)
+        if secret is None:
+            return None
+        if code.isdigit():
+            step = self._step(secret, code, now)
+            if step is not None and int(self.redis.eval(self.USE_STEP_LUA, 1, key, stored, step)) == 1:
+                return "totp"
+            return None
+        if len(code) == 10 and self.redis.hdel(key, "rc:" + code_hash(code)) == 1:
+            return "recovery"
+        return None
+
+    def disable(self, username: str) -> None:
+        """Remove the secret, a waiting enrolment and the recovery codes: the account signs in with its password."""
+        self.redis.eval(self.DISABLE_LUA, 1, self.keys.account(username))
+
+
+def normal_code(code: str) -> str:
+    """A code as typed, without spaces and dashes, in capitals (``123 456``, ``k7qxm-p2lrt``)."""
+    return "".join(code.split()).replace("-", "").upper()
 
 
 def token_identity(accounts: Accounts, tokens: Tokens):

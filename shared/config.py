@@ -16,6 +16,17 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _flag(env: dict, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 SMTP_SCHEMES = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("ssl", 465)}
 
@@ -94,6 +105,7 @@ class Settings:
     mail_lease_seconds: int = 300           # how long a sender holds a message it claimed before another may
     mail_poll_seconds: int = 5              # how often the mailer looks for messages that are due
     email_confirm_ttl_hours: int = 72       # how long the link confirming an e-mail address works
+    two_factor_required: bool = False       # supervisors, NACC, auditors, operators need two-factor sign-in
     extra: dict = field(default_factory=dict)
 
     @property
@@ -181,6 +193,7 @@ def from_env(env: dict | None = None) -> Settings:
         smtp_password=env.get("NCC_SMTP_PASSWORD", ""),
         mail_from=env.get("NCC_MAIL_FROM") or defaults.mail_from,
         **{name: _int(env, variable, getattr(defaults, name)) for name, variable in MAIL_NUMBERS.items()},
+        two_factor_required=_flag(env, "NCC_2FA_REQUIRED", (env.get("NCC_ENV") or "production") != "development"),
     )
     if not 1 <= settings.partitions <= 1024:
         raise ValueError("NCC_PARTITIONS must be between 1 and 1024")

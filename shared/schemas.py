@@ -492,9 +492,16 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("EmailAddressChangeRequested", 1): EmailAddressEventV1,
     ("EmailAddressConfirmed", 1): EmailAddressEventV1,
     ("EmailAddressRemoved", 1): EmailAddressEventV1,
+    ("TwoFactorEnrolmentStarted", 1): SecurityEventV1,
+    ("TwoFactorEnabled", 1): SecurityEventV1,
+    ("TwoFactorDisabled", 1): SecurityEventV1,
+    ("TwoFactorReset", 1): SecurityEventV1,
+    ("RecoveryCodeUsed", 1): SecurityEventV1,
 }
 SECURITY_EVENTS = ("ActivationCodeIssued", "AccountActivated", "SignInSucceeded", "SignInFailed", "PasswordChanged",
-                   "EmailAddressChangeRequested", "EmailAddressConfirmed", "EmailAddressRemoved")
+                   "EmailAddressChangeRequested", "EmailAddressConfirmed", "EmailAddressRemoved",
+                   "TwoFactorEnrolmentStarted", "TwoFactorEnabled", "TwoFactorDisabled", "TwoFactorReset",
+                   "RecoveryCodeUsed")
 
 CURRENT_SCHEMA_VERSION: dict[str, int] = {}
 for (_type, _version) in PAYLOAD_SCHEMAS:

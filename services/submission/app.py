@@ -13,7 +13,7 @@ from shared import metrics
 from shared.web import add_health, make_api, trust_forwarded
 from prometheus_client import Counter
 
-from shared.auth import Accounts, EmailTokens, Throttle, Tokens, token_identity
+from shared.auth import Accounts, EmailTokens, Throttle, Tickets, Tokens, TwoFactor, token_identity
 from shared.evidence import EvidenceStore
 from shared.keys import Keys
 from shared.nudge import Nudger
@@ -51,7 +51,10 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
                              "throttle": Throttle(redis, keys, clock), "outbox": outbox,
                              "email_tokens": EmailTokens(settings.secret_key, settings.email_confirm_ttl_hours * 3600,
                                                          clock),
-                             "evidence": EvidenceStore(settings.evidence_store_url)}
+                             "evidence": EvidenceStore(settings.evidence_store_url),
+                             "two_factor": TwoFactor(redis, keys, settings.secret_key),
+                             "otp_tickets": Tickets(settings.secret_key, "ncc-otp-ticket", 300, clock),
+                             "enrolment_tokens": Tickets(settings.secret_key, "ncc-2fa-enrolment", 900, clock)}
     api = make_api(app, "NACC action plans: submission",
                    "Write side: every plan change and report is appended to the unit's event log.")
     from .api import bp

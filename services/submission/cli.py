@@ -283,4 +283,20 @@ def demo_data(out, operator):
         click.echo(f"  {row['username']:14} {row['role']:10} {row['activation_code']}")
 
 
-COMMANDS = [import_units, import_supervisors, create_account, create_unit_accounts, assign_supervisor, issue_codes, demo_data]
+@click.command("reset-2fa")
+@click.argument("username")
+@click.option("--reason", required=True, help="why (recorded in the account's security events)")
+@operator_option
+def reset_2fa(username, reason, operator):
+    """Remove USERNAME's two-factor sign-in (a lost phone and recovery codes): the person enrols again at sign-in.
+    The way back in for the last operator, who cannot sign in to use the API's reset."""
+    from .auth_api import reset_account_two_factor
+    try:
+        reset_account_two_factor(username, reason, operator, client="operator-cli")
+    except NccError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{username}: two-factor sign-in reset")
+
+
+COMMANDS = [import_units, import_supervisors, create_account, create_unit_accounts, assign_supervisor, issue_codes,
+            demo_data, reset_2fa]

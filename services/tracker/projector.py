@@ -23,6 +23,11 @@ SECURITY_SUMMARIES = {
     "EmailAddressChangeRequested": ("E-mail address given, waiting for confirmation", "แจ้งที่อยู่อีเมล รอการยืนยัน"),
     "EmailAddressConfirmed": ("E-mail address confirmed", "ยืนยันที่อยู่อีเมลแล้ว"),
     "EmailAddressRemoved": ("E-mail address removed", "ลบที่อยู่อีเมล"),
+    "TwoFactorEnrolmentStarted": ("Two-factor sign-in enrolment started", "เริ่มตั้งค่าการยืนยันตัวตนสองขั้นตอน"),
+    "TwoFactorEnabled": ("Two-factor sign-in turned on", "เปิดใช้การยืนยันตัวตนสองขั้นตอน"),
+    "TwoFactorDisabled": ("Two-factor sign-in turned off", "ปิดการยืนยันตัวตนสองขั้นตอน"),
+    "TwoFactorReset": ("Two-factor sign-in reset by an operator", "ผู้ดูแลระบบรีเซ็ตการยืนยันตัวตนสองขั้นตอน"),
+    "RecoveryCodeUsed": ("Recovery code used to sign in", "ใช้รหัสกู้คืนเข้าสู่ระบบ"),
 }
 STATES = ("not_open", "open", "submitted", "submitted_late", "overdue", "returned", "accepted", "locked")
 SUBMITTED_STATES = ("submitted", "submitted_late", "returned", "accepted")

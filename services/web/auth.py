@@ -1,7 +1,9 @@
-"""Sessions: activation, sign-in, password change, sign-out, expiry; who is signed in, and the language switch."""
+"""Sessions: activation, sign-in (with a two-factor code as its second step), password change, two-factor
+enrolment, the account's sign-in history, sign-out, expiry; who is signed in, and the language switch."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -121,6 +123,25 @@ class EmailForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(_l("This field is required."))])
 
 
+WRONG_CODE = _l("The code is wrong, has expired or was already used. Type the 6 digits the app shows now, or one of "
+                "your recovery codes.")
+
+
+class CodeForm(FlaskForm):
+    """The second step of signing in, and confirming an enrolment: the authenticator app's code."""
+
+    code = StringField(_l("Code from the authenticator app"), validators=[DataRequired(_l("This field is required.")),
+                                                                          Length(max=64)])
+
+
+class DisableTwoFactorForm(FlaskForm):
+    """Units only: turn two-factor sign-in off with the password and a current code."""
+
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("This field is required."))])
+    code = StringField(_l("Code from the authenticator app"), validators=[DataRequired(_l("This field is required.")),
+                                                                          Length(max=64)])
+
+
 class ConfirmEmailForm(FlaskForm):
     """Nothing to type: the token is in the link; the button makes it a post (mail scanners open links)."""
 
@@ -146,7 +167,8 @@ def _start(username: str, answer: dict):
 
 @bp.route("/signin", methods=["GET", "POST"])
 def sign_in():
-    """Sign in with a username and password."""
+    """Sign in with a username and password; an account with two-factor sign-in is asked for its code next, and a
+    privileged one without it (where it is required) is taken to set it up."""
     form = SignInForm()
     notice = session.pop("notice", None)
     refusal = None
@@ -157,6 +179,10 @@ def sign_in():
                                 json={"username": username, "password": form.password.data},
                                 headers=forwarded()).body
         except ApiError as error:
+            if error.status == 401 and error.rule == "otp_required":
+                return _second_step(username, error.body)
+            if error.status == 403 and error.rule == "2fa_enrolment_required":
+                return _enrolment_step(username, error.body)
             if error.status not in (401, 422, 429, 503):
                 raise
             refusal = (gettext("Wrong username or password.") if error.status in (401, 422) else explain(error))
@@ -164,6 +190,200 @@ def sign_in():
             _start(username, answer)
             return redirect(_safe_next(request.args.get("next")) or url_for("home"))
     return render_template("auth/sign_in.html", form=form, notice=notice, refusal=refusal)
+
+
+def _second_step(username: str, body: dict):
+    """The password was right: keep the username and the API's sign-in ticket (never the password) for the code."""
+    session.clear()
+    session["otp"] = {"username": username, "ticket": str(body.get("otp_ticket", "")),
+                      "next": _safe_next(request.args.get("next"))}
+    return redirect(url_for("auth.sign_in_code"))
+
+
+@bp.route("/signin/code", methods=["GET", "POST"])
+def sign_in_code():
+    """The second step: the code of the authenticator app (or a recovery code) for the username just given."""
+    pending = session.get("otp")
+    if not pending:
+        return redirect(url_for("auth.sign_in"))
+    form = CodeForm()
+    refusal = None
+    if form.validate_on_submit():
+        try:
+            answer = api().call("submission", "POST", "/auth/token", headers=forwarded(), json={
+                "username": pending["username"], "otp_ticket": pending["ticket"], "otp": form.code.data.strip()}).body
+        except ApiError as error:
+            if error.status == 401 and error.rule == "otp_ticket_invalid":
+                return _start_again()
+            if error.status not in (401, 422, 429, 503):
+                raise
+            if error.status == 401:
+                form.code.errors = [str(WRONG_CODE)]
+            else:
+                refusal = explain(error)
+                apply_reasons(form, error, {"otp": "code"})
+        else:
+            _start(pending["username"], answer)
+            return redirect(pending.get("next") or url_for("home"))
+    return render_template("auth/sign_in_code.html", form=form, refusal=refusal, username=pending["username"])
+
+
+def _start_again():
+    """The ticket or enrolment token of a sign-in under way has expired: back to the password."""
+    session.pop("otp", None)
+    session.pop("enrol", None)
+    session["notice"] = gettext("Signing in took too long. Please give your password again.")
+    return redirect(url_for("auth.sign_in"))
+
+
+def _enrolment_step(username: str, body: dict):
+    """Two-factor sign-in is required and not set up: start the enrolment with the API's enrolment token."""
+    session.clear()
+    lasts = timedelta(seconds=int(body.get("enrolment_expires_in") or 900))
+    session["enrol"] = {"username": username, "token": str(body.get("enrolment_token", "")),
+                        "expires": (now() + lasts).isoformat()}
+    api().call("submission", "POST", "/auth/me/2fa", token=session["enrol"]["token"], json={}, headers=forwarded())
+    session["notice"] = gettext("Your account must sign in with a second step. Set it up now: it takes a minute.")
+    return redirect(url_for("auth.enrol"))
+
+
+def _enrolling() -> dict | None:
+    """The enrolment under way at sign-in, while its token lasts."""
+    pending = session.get("enrol")
+    if not pending or parse_instant(pending["expires"]) <= now():
+        return None
+    return pending
+
+
+def _recovery_page(answer: dict):
+    """The recovery codes, shown this once: never cached, nowhere else to be found again."""
+    response = make_response(render_template("auth/recovery_codes.html", codes=answer.get("recovery_codes") or []))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _confirm(token: str, form: CodeForm):
+    """POST the code to the API: its answer, or None with the reason put beside the field."""
+    try:
+        return api().call("submission", "POST", "/auth/me/2fa/confirm", token=token,
+                          json={"code": form.code.data.strip()}, headers=forwarded()).body
+    except ApiError as error:
+        if error.status not in (409, 422, 429, 503):
+            raise
+        if error.status == 422:
+            form.code.errors = [gettext("The code is not the app's current one: type the 6 digits it shows now (if "
+                                        "it keeps failing, check that the phone's clock is right).")]
+        else:
+            form.form_errors.append(explain(error))
+        return None
+
+
+@bp.route("/signin/enrol", methods=["GET", "POST"])
+def enrol():
+    """Setting up two-factor sign-in during sign-in (required for this role): scan, then type the code."""
+    pending = _enrolling()
+    if pending is None:
+        return _start_again() if "enrol" in session else redirect(url_for("auth.sign_in"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        answer = _confirm(pending["token"], form)
+        if answer is not None:
+            _start(pending["username"], answer)
+            return _recovery_page(answer)
+    state = api().call("submission", "GET", "/auth/me/2fa", token=pending["token"]).body
+    return render_template("auth/two_factor.html", state=state, form=form, off_form=None,
+                           action=url_for("auth.enrol"), at_sign_in=True, notice=session.pop("notice", None))
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@signed_in()
+def two_factor(person: Person):
+    """Two-factor sign-in on the account page: its state, the QR code while an enrolment waits, the code to confirm
+    it; units may turn it off."""
+    form = CodeForm()
+    if form.validate_on_submit():
+        answer = _confirm(person.token, form)
+        if answer is not None:
+            return _recovery_page(answer)
+    state = api().call("submission", "GET", "/auth/me/2fa", token=person.token).body
+    off_form = DisableTwoFactorForm(formdata=None) if person.role == "unit" and state.get("enabled") else None
+    return render_template("auth/two_factor.html", state=state, form=form, off_form=off_form,
+                           action=url_for("auth.two_factor"), at_sign_in=False)
+
+
+@bp.post("/account/2fa/start")
+@signed_in()
+def start_two_factor(person: Person):
+    """Start (or start again) enrolling an authenticator app."""
+    api().call("submission", "POST", "/auth/me/2fa", token=person.token, json={}, headers=forwarded())
+    return redirect(url_for("auth.two_factor"))
+
+
+@bp.post("/account/2fa/off")
+@signed_in("unit")
+def two_factor_off(person: Person):
+    """Units: turn two-factor sign-in off (the password and a current code)."""
+    off_form = DisableTwoFactorForm()
+    if off_form.validate_on_submit():
+        try:
+            api().call("submission", "DELETE", "/auth/me/2fa", token=person.token, headers=forwarded(),
+                       json={"password": off_form.password.data, "code": off_form.code.data.strip()})
+        except ApiError as error:
+            if error.status not in (401, 409, 422, 429, 503) or (error.status == 401 and not error.field_errors()):
+                raise
+            if error.status == 401 and "password" in error.field_errors():
+                off_form.password.errors = [gettext("The password is wrong.")]
+            elif error.status == 401:
+                off_form.code.errors = [str(WRONG_CODE)]
+            else:
+                off_form.form_errors.append(explain(error))
+        else:
+            session["notice"] = gettext("Two-factor sign-in is off: you sign in with your password only.")
+            return redirect(url_for("auth.two_factor"))
+    state = api().call("submission", "GET", "/auth/me/2fa", token=person.token).body
+    return render_template("auth/two_factor.html", state=state, form=CodeForm(formdata=None), off_form=off_form,
+                           action=url_for("auth.two_factor"), at_sign_in=False)
+
+
+EVENT_NAMES = {
+    "ActivationCodeIssued": _l("Activation code issued"), "AccountActivated": _l("Account activated"),
+    "SignInSucceeded": _l("Signed in"), "SignInFailed": _l("Sign-in failed"),
+    "PasswordChanged": _l("Password changed"),
+    "EmailAddressChangeRequested": _l("E-mail address given, waiting for confirmation"),
+    "EmailAddressConfirmed": _l("E-mail address confirmed"), "EmailAddressRemoved": _l("E-mail address removed"),
+    "TwoFactorEnrolmentStarted": _l("Two-factor sign-in set-up started"),
+    "TwoFactorEnabled": _l("Two-factor sign-in turned on"), "TwoFactorDisabled": _l("Two-factor sign-in turned off"),
+    "TwoFactorReset": _l("Two-factor sign-in reset by an operator"),
+    "RecoveryCodeUsed": _l("A recovery code was used to sign in"),
+}
+EVENT_REASONS = {
+    "wrong password or inactive account": _l("wrong password"),
+    "wrong two-factor code": _l("wrong two-factor code"),
+    "two-factor sign-in not set up yet": _l("two-factor sign-in not set up yet"),
+    "with a two-factor code": _l("with a two-factor code"),
+    "activation refused": _l("wrong activation code"),
+    "wrong current password": _l("wrong current password"),
+    "set by an operator": _l("set by an operator"),
+    "by an enrolment token at sign-in": _l("while signing in"),
+    "wrong password to turn two-factor sign-in off": _l("wrong password when turning two-factor sign-in off"),
+    "wrong two-factor code to turn two-factor sign-in off": _l("wrong code when turning two-factor sign-in off"),
+}
+
+
+@bp.get("/account/security")
+@signed_in()
+def security(person: Person):
+    """My sign-in history: the account's recent security events, so a person notices someone else using it."""
+    history = api().call("submission", "GET", "/auth/me/security", token=person.token, params={"limit": 50}).body
+    rows = []
+    for entry in history["entries"]:
+        reason = entry.get("reason") or ""
+        left = re.fullmatch(r"(\d+) recovery codes left", reason)
+        rows.append({**entry, "what": str(EVENT_NAMES.get(entry["type"], entry["type"])),
+                     "failed": entry["type"] == "SignInFailed",
+                     "why": (gettext("%(count)s recovery codes left", count=left.group(1)) if left
+                             else str(EVENT_REASONS.get(reason, reason)))})
+    return render_template("auth/security.html", rows=rows)
 
 
 def _sign_in_after(username: str, password: str, notice: str):

@@ -248,6 +248,11 @@ WHO = {
     ("get", "/auth/me"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
     ("get", "/auth/me/read"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
     ("put", "/accounts/{username}/email"): {"operator": "any"},
+    ("get", "/auth/me/2fa"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
+    ("post", "/auth/me/2fa"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
+    ("delete", "/auth/me/2fa"): {"unit": "any"},          # optional only for units; 403 before the body otherwise
+    ("delete", "/accounts/{username}/2fa"): {"operator": "any"},
+    ("get", "/auth/me/security"): {role: "any" for role in ("unit", "supervisor", "nacc", "auditor", "operator")},
 }
 PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/units"),   # no token needed
           ("get", "/public/units/{code}/disclosure/{fiscal_year}"), ("get", "/public/keys"),
@@ -256,7 +261,7 @@ PUBLIC = {("post", "/auth/activate"), ("post", "/auth/token"), ("get", "/public/
           ("get", "/public/verify/{code}/{version}/{hash_}"), ("get", "/public/units/{code}/evidence/{sha256}"),
           ("post", "/auth/email/confirm")}
 SELF_SERVICE = {("post", "/auth/password"), ("put", "/auth/me/email"),   # any signed-in account, for itself
-                ("post", "/auth/me/read")}
+                ("post", "/auth/me/read"), ("post", "/auth/me/2fa/confirm")}
 ACTORS = {"unit": "3100100", "supervisor": "sup01", "nacc": "nacc01", "auditor": "aud01", "operator": "op01"}
 
 

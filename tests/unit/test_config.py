@@ -54,3 +54,13 @@ def test_smtp_url_gives_host_port_tls_and_credentials():
             from_env({"NCC_SMTP_URL": bad})
     with pytest.raises(ValueError, match="NCC_MAIL_MAX_ATTEMPTS"):
         from_env({"NCC_MAIL_MAX_ATTEMPTS": "0"})
+
+
+def test_two_factor_required_outside_development_unless_said():
+    """NCC_2FA_REQUIRED: on by default, off by default in development, either way when set; a typo stops the start."""
+    assert from_env({}).two_factor_required is True
+    assert from_env({"NCC_ENV": "development"}).two_factor_required is False
+    assert from_env({"NCC_ENV": "development", "NCC_2FA_REQUIRED": "1"}).two_factor_required is True
+    assert from_env({"NCC_2FA_REQUIRED": "0"}).two_factor_required is False
+    with pytest.raises(ValueError, match="NCC_2FA_REQUIRED"):
+        from_env({"NCC_2FA_REQUIRED": "maybe"})

@@ -96,5 +96,13 @@
       .forEach(function (k) { localStorage.removeItem(k); });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { passwordRules(); drafts(); });
+  // The recovery codes page: a print button (hidden without JavaScript, where the browser's own print remains).
+  function printButtons() {
+    Array.prototype.forEach.call(document.querySelectorAll(".js-print"), function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { passwordRules(); drafts(); printButtons(); });
 }());
