@@ -44,6 +44,7 @@ from services.tracker.jobs import Tracker
 from shared.auth import Accounts
 from shared import signing
 from shared.config import Settings
+from bench.national import UNLIMITED
 from shared.embedded import EmbeddedRedis, free_port
 from shared.events import GENESIS_HASH, new_event
 from shared.identity import actor_from_header
@@ -174,7 +175,7 @@ def main() -> None:
         seed(redis, args.reported)
         ports = {name: free_port() for name in ("submission", "tracker", "web")}
         signing.ensure(Path(tmp) / "keys")           # production refuses to start without its signing keys
-        env = {**os.environ, "REDIS_URL": server.url, "NCC_SECRET_KEY": SECRET, "NCC_PARTITIONS": "16",
+        env = {**os.environ, **UNLIMITED, "REDIS_URL": server.url, "NCC_SECRET_KEY": SECRET, "NCC_PARTITIONS": "16",
                "NCC_KEY_DIR": str(Path(tmp) / "keys"), "NCC_DATA_DIR": tmp,
                "NCC_LOG_LEVEL": "WARNING", "NCC_ARGON2_TIME_COST": "1", "NCC_ARGON2_MEMORY_KIB": "8192",
                "NCC_SUBMISSION_URL": f"http://127.0.0.1:{ports['submission']}",

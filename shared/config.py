@@ -93,6 +93,12 @@ class Settings:
     public_url: str = "http://127.0.0.1:8002"       # the web app as the public reaches it (QR codes in PDFs)
     public_rate_limit: str = "120 per minute"       # per client, on every /public answer (flask-limiter's notation)
     public_pdf_rate_limit: str = "20 per minute"    # per client, on the public PDFs besides (a cold one costs ~1 s)
+    # per account, each shared by a group of expensive reads (services/tracker/api.py EXPENSIVE)
+    national_read_limit: str = "60 per minute"      # national compliance, the top of the supervision tree
+    overview_read_limit: str = "120 per minute"     # supervisors' overviews
+    export_limit: str = "10 per minute"             # CSV and XLSX exports
+    history_read_limit: str = "60 per minute"       # raw events, state at a version or instant, verify, receipt PDFs
+    replay_limit: str = "6 per minute"              # rebuild jobs
     pdf_font_dir: str = "/usr/share/fonts/truetype/tlwg"   # Laksaman, from Debian's fonts-thai-tlwg
     forwarded_hops: int = 0         # reverse proxies in front of this service: trust that many X-Forwarded-For hops
     smtp_url: str = ""              # where e-mail is sent (smtp://, smtp+starttls://, smtps://); empty: not sent
@@ -187,6 +193,11 @@ def from_env(env: dict | None = None) -> Settings:
         public_url=(env.get("NCC_PUBLIC_URL") or defaults.public_url).rstrip("/"),
         public_rate_limit=env.get("NCC_PUBLIC_RATE_LIMIT") or defaults.public_rate_limit,
         public_pdf_rate_limit=env.get("NCC_PUBLIC_PDF_RATE_LIMIT") or defaults.public_pdf_rate_limit,
+        national_read_limit=env.get("NCC_NATIONAL_READ_LIMIT") or defaults.national_read_limit,
+        overview_read_limit=env.get("NCC_OVERVIEW_READ_LIMIT") or defaults.overview_read_limit,
+        export_limit=env.get("NCC_EXPORT_LIMIT") or defaults.export_limit,
+        history_read_limit=env.get("NCC_HISTORY_READ_LIMIT") or defaults.history_read_limit,
+        replay_limit=env.get("NCC_REPLAY_LIMIT") or defaults.replay_limit,
         pdf_font_dir=env.get("NCC_PDF_FONT_DIR") or defaults.pdf_font_dir,
         key_dir=env.get("NCC_KEY_DIR", ""),
         smtp_url=env.get("NCC_SMTP_URL", ""),

@@ -30,15 +30,89 @@ def _no_constants(name: str):
     raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
 
 
+MAX_JSON_DEPTH = 16           # the deepest body any route takes is 4 levels (a report's entries' fields)
+MAX_NUMBER_DIGITS = 40        # versions are below 2**53 (16 digits); money travels as a string
+MAX_ARRAY_ITEMS = 5000        # the longest list a route takes is a report's 2,000 entries
+MAX_OBJECT_KEYS = 1000        # the widest object a route takes has a few dozen
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class HostileJSON(ValueError):
+    """A body JSON allows but no route takes: nested too deep, a number too long, an array or object too large, a key
+    twice (400)."""
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text (strings taken out first), without decoding it: the
+    decoder recurses once per level, and a 2 KB body of ``[`` would run it out of stack."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _number(kind):
+    def parse(literal: str):
+        if len(literal.lstrip("-")) > MAX_NUMBER_DIGITS:
+            raise HostileJSON(f"a number in the body has {len(literal)} characters; at most {MAX_NUMBER_DIGITS} "
+                              "are accepted")
+        return kind(literal)
+    return parse
+
+
+def _unique_keys(pairs: list) -> dict:
+    if len(pairs) > MAX_OBJECT_KEYS:
+        raise HostileJSON(f"an object in the body has {len(pairs):,} keys; at most {MAX_OBJECT_KEYS:,} are accepted")
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise HostileJSON(f"the key {key!r} appears twice in one object: send each key once")
+        seen[key] = value
+    return seen
+
+
+def load_json(text: str):
+    """A JSON body as the routes read it: numbers with a fraction as Decimal (money is never a float), no NaN or
+    Infinity, at most MAX_JSON_DEPTH levels, numbers of at most MAX_NUMBER_DIGITS digits, arrays of at most
+    MAX_ARRAY_ITEMS elements, objects of at most MAX_OBJECT_KEYS keys, each key once.
+    HostileJSON or json.JSONDecodeError when not."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise HostileJSON(f"the body nests {depth} levels of arrays and objects; at most {MAX_JSON_DEPTH} are "
+                          "accepted")
+    value = json.loads(text, parse_float=_number(Decimal), parse_int=_number(int), parse_constant=_no_constants,
+                       object_pairs_hook=_unique_keys)
+    _short_arrays(value)
+    return value
+
+
+def _short_arrays(value) -> None:
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, list):
+            if len(item) > MAX_ARRAY_ITEMS:
+                raise HostileJSON(f"an array in the body has {len(item):,} elements; at most {MAX_ARRAY_ITEMS:,} "
+                                  "are accepted")
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+
+
 class ExactJSONParser(FlaskParser):
-    """webargs' Flask parser, reading JSON numbers with a fraction as Decimal (money is never a float)
-    and refusing NaN and Infinity."""
+    """webargs' Flask parser reading bodies with ``load_json``: exact numbers, and nothing a hostile body could
+    use to make a decoder fail (depth, long numbers) or two parsers disagree (a key twice)."""
 
     def _raw_load_json(self, req):
         if not is_json_request(req):
             return webargs_core.missing
         text = req.get_data(cache=True).decode("utf-8")     # UnicodeDecodeError: webargs answers 400
-        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        try:
+            return load_json(text)
+        except HostileJSON as error:
+            flask_smorest.abort(400, message=f"The body is not accepted: {error}")
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         if isinstance(error, UnicodeDecodeError):
@@ -138,6 +212,14 @@ def _unexpected(error: Exception):
     return response
 
 
+def _too_large(error):
+    limit = request.max_content_length
+    response = jsonify(error_body(413, f"the body is over the limit of {limit:,} bytes" if limit else
+                                  "the body is too large"))
+    response.status_code = 413
+    return response
+
+
 MULTIPART_PATHS = re.compile(rf"^{API_PREFIX}/units/[^/]+/evidence$")     # file uploads: multipart/form-data
 
 
@@ -200,6 +282,7 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     api = Api(app)
     app.extensions["ncc_api"] = api
     _serve_swagger_ui(app)
+    app.register_error_handler(413, _too_large)
     app.register_error_handler(NccError, _ncc_error)
     app.register_error_handler(redis_lib.RedisError, _redis_down)
     app.register_error_handler(Exception, _unexpected)

@@ -10,7 +10,7 @@ from flask import Response, current_app, g, request
 from marshmallow import Schema, fields, validate
 
 from shared import fiscal, reminders
-from shared.errors import InvalidError, NotFoundError
+from shared.errors import InvalidError, NccError, NotFoundError
 from shared.identity import authorize_read, check_unit_code
 from shared.schemas import FiscalYear, Instant, Round
 from shared.signing import receipt_of
@@ -26,6 +26,54 @@ bp = Blueprint("tracker", __name__, description="Status, audit trails and rollup
 def _identify():
     """Every read needs a signed-in caller; identify before any query string is parsed."""
     g.actor = current_app.extensions["ncc"]["identify"](request.headers)
+
+
+def _as_it_stands() -> bool:
+    """A state read of now (every unit page's), not time travel (which folds the log): outside the limit."""
+    return "version" not in request.args and "as_of" not in request.args
+
+
+def _paged() -> bool:
+    """A page of a rollup (``limit`` given: the figures come from counters, and at most 1,000 rows' facts are
+    read): outside the limit, which is for the whole-round answers."""
+    return "limit" in request.args
+
+
+# Expensive reads, limited per account (flask-limiter, counters in the store's Redis, shared by every worker): view ->
+# (its group, whose limit the group's views share, the setting naming it, when a request is exempt). Past it: 429
+# with Retry-After; a unit's status, audit and state as it stands are in no group, so they answer whatever others
+# export.
+EXPENSIVE = {
+    "compliance": ("national", "national_read_limit", _paged),
+    "top_supervisors": ("national", "national_read_limit", None),
+    "supervisor_overview": ("overview", "overview_read_limit", _paged),
+    "export_csv": ("export", "export_limit", None),
+    "export_xlsx": ("export", "export_limit", None),
+    "unit_events": ("history", "history_read_limit", None),
+    "unit_state": ("history", "history_read_limit", _as_it_stands),
+    "unit_verify": ("history", "history_read_limit", None),
+    "unit_receipt_pdf": ("history", "history_read_limit", None),
+    "replay": ("replay", "replay_limit", None),
+}
+
+
+def account_key() -> str:
+    """Whose the request is: the signed-in account (the same person from any address), else the client address
+    (the request is then refused as unauthenticated anyway)."""
+    try:
+        return "account:" + current_app.extensions["ncc"]["identify"](request.headers).username
+    except NccError:
+        return "client:" + (request.remote_addr or "")
+
+
+def limit_expensive(app, settings) -> None:
+    """Wrap each expensive view in its group's per-account limit (once the blueprint is registered)."""
+    limiter = app.extensions["ncc"]["limiter"]
+    for view, (group, setting, exempt) in EXPENSIVE.items():
+        endpoint = f"{bp.name}.{view}"
+        app.view_functions[endpoint] = limiter.shared_limit(
+            getattr(settings, setting), scope=f"account-{group}", key_func=account_key,
+            exempt_when=exempt)(app.view_functions[endpoint])
 
 
 def _ctx():

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
         identify = token_identity(Accounts(redis, keys, settings),
                                   Tokens(settings.secret_key, settings.token_ttl_seconds, clock))
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes     # its only bodies are small JSON ones
     if rq_redis is None:
         rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
     app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days,
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     limit_public(app, public_bp, redis, settings, keys)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     limit_pdfs(app, settings)
+    from .api import limit_expensive
+    limit_expensive(app, settings)
     add_health(app, redis.ping)
     # the web app asks for the public documents on behalf of their readers: the rate limit counts the readers
     trust_forwarded(app, settings.forwarded_hops, settings.secret_key)
