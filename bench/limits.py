@@ -4,9 +4,10 @@ them, in the same run.
 On a fresh real redis-server (appendfsync always): bench/national.py's 7,927 units registered and projected, one
 unit with a plan and a report. The tracker API under gunicorn (2 workers x 4 threads, as the run command starts
 it), twice: once with the default limits (10 exports a minute per account), once with them raised out of reach.
-Each time: the unit's status p50/p99 over --status-requests calls with nothing else running (the baseline), then
-again while two processes, each with its own NACC account, loop on export.csv and export.xlsx without pausing (a
-refused export is counted and the loop goes straight on, as a careless or hostile client would).
+Each time: the unit's status p50/p99 for --seconds with nothing else running (the baseline), then again while two
+processes, each with its own NACC account, loop on export.csv and export.xlsx without pausing (a refused export is
+counted and the loop goes straight on, as a careless or hostile client would), from when each has asked more than
+its minute's allowance.
 
 Run: .venv/bin/python -m bench.limits [--units 7927] | tee docs/benchmarks/limits-7927.txt
 """
@@ -35,12 +36,14 @@ from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
 FY, ROUND = 2567, 6
 
 
-def loop(url: str, bearer: str, stop, done, refused) -> None:
+def loop(url: str, bearer: str, stop, done, refused, asked) -> None:
     """Ask for the export again and again until told to stop; count answers and refusals."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {bearer}"
     while not stop.is_set():
         answer = session.get(url, timeout=300)
+        with asked.get_lock():
+            asked.value += 1
         counter = refused if answer.status_code == 429 else done
         if answer.status_code not in (200, 429):
             answer.raise_for_status()
@@ -48,17 +51,19 @@ def loop(url: str, bearer: str, stop, done, refused) -> None:
             counter.value += 1
 
 
-def statuses(session, url: str, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
+def statuses(session, url: str, n: int = 0, seconds: float = 0) -> list[float]:
+    """The status ``n`` times, or for ``seconds``; sorted times."""
+    out, end = [], time.monotonic() + seconds
+    while len(out) < n or time.monotonic() < end:
         started = time.perf_counter()
         session.get(url, timeout=60).raise_for_status()
         out.append(time.perf_counter() - started)
     return sorted(out)
 
 
-def phase(redis, env: dict, unit: str, bearers: list[str], n: int, tmp: Path, name: str) -> dict:
-    """One tracker under gunicorn with ``env``: status alone, then beside the two export loops."""
+def phase(redis, env: dict, unit: str, bearers: list[str], seconds: float, tmp: Path, name: str) -> dict:
+    """One tracker under gunicorn with ``env``: status alone, then beside the two export loops once each has asked
+    more than its minute's allowance (so that, with the limits, they are being refused while status is timed)."""
     port = national.free_port()
     proc = national.gunicorn(port, env, tmp / f"tracker-{name}.log")
     try:
@@ -67,22 +72,26 @@ def phase(redis, env: dict, unit: str, bearers: list[str], n: int, tmp: Path, na
         session.headers["Authorization"] = f"Bearer {bearers[0]}"
         status = f"{api}/units/{unit}/status"
         statuses(session, status, 10)
-        quiet = statuses(session, status, n)
+        quiet = statuses(session, status, seconds=seconds)
         ctx = multiprocessing.get_context("fork")
-        stop, done, refused = ctx.Event(), ctx.Value("i", 0), ctx.Value("i", 0)
-        loopers = [ctx.Process(target=loop, args=(f"{api}/rounds/{FY}/{ROUND}/{path}", bearer, stop, done, refused))
-                   for path, bearer in zip(("export.csv", "export.xlsx"), bearers[1:])]
+        stop = ctx.Event()
+        counts = [[ctx.Value("i", 0) for _ in range(3)] for _ in range(2)]    # done, refused, asked per client
+        loopers = [ctx.Process(target=loop, args=(f"{api}/rounds/{FY}/{ROUND}/{path}", bearer, stop, *count))
+                   for path, bearer, count in zip(("export.csv", "export.xlsx"), bearers[1:], counts)]
         for looper in loopers:
             looper.start()
-        while done.value + refused.value < 2:
+        deadline = time.monotonic() + 120
+        while min(c[2].value for c in counts) <= 12 and time.monotonic() < deadline:
             time.sleep(0.05)
-        started = time.perf_counter()
-        loaded = statuses(session, status, n)
-        seconds = time.perf_counter() - started
+        before = [(c[0].value, c[1].value) for c in counts]
+        loaded = statuses(session, status, seconds=seconds)
+        after = [(c[0].value, c[1].value) for c in counts]
         stop.set()
         for looper in loopers:
             looper.join(300)
-        return {"quiet": quiet, "loaded": loaded, "seconds": seconds, "done": done.value, "refused": refused.value}
+        return {"quiet": quiet, "loaded": loaded, "seconds": seconds,
+                "done": sum(a[0] - b[0] for a, b in zip(after, before)),
+                "refused": sum(a[1] - b[1] for a, b in zip(after, before))}
     finally:
         proc.terminate()
         proc.wait(30)
@@ -91,7 +100,7 @@ def phase(redis, env: dict, unit: str, bearers: list[str], n: int, tmp: Path, na
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=7_927)
-    parser.add_argument("--status-requests", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20, help="how long status is timed, alone and loaded")
     args = parser.parse_args()
     rows = national.units(args.units)
     unit = rows[len(rows) // 3]["code"]
@@ -120,19 +129,21 @@ def main() -> None:
                 national.token(redis, u, "nacc") for u in ("bench-nacc-2", "bench-nacc-3")]
             env = {**os.environ, "REDIS_URL": server.url, "NCC_ENV": "development", "NCC_PARTITIONS": "16",
                    "NCC_SECRET_KEY": national.SECRET, "NCC_DATA_DIR": str(tmp), "NCC_LOG_LEVEL": "WARNING"}
-            limited = phase(redis, env, unit, bearers, args.status_requests, tmp, "limited")
+            limited = phase(redis, env, unit, bearers, args.seconds, tmp, "limited")
             free = phase(redis, {**env, "NCC_EXPORT_LIMIT": "1000000 per minute"}, unit, bearers,
-                         args.status_requests, tmp, "unlimited")
+                         args.seconds, tmp, "unlimited")
     p = national.p
-    print(f"{args.units:,} units; the tracker API under gunicorn, 2 workers x 4 threads; {args.status_requests} status "
-          f"calls of unit {unit} in each line; two clients (two NACC accounts) loop on export.csv and export.xlsx")
+    print(f"{args.units:,} units; the tracker API under gunicorn, 2 workers x 4 threads; unit {unit}'s status timed "
+          f"for {args.seconds:.0f} s in each line; two clients (two NACC accounts) loop on export.csv and export.xlsx, "
+          "timed once each has asked more than 12 times")
     print(f"  baseline, status with nothing else running: p50 {p(limited['quiet'], .5):.1f} ms, "
           f"p99 {p(limited['quiet'], .99):.1f} ms (the second tracker: p50 {p(free['quiet'], .5):.1f}, "
           f"p99 {p(free['quiet'], .99):.1f} ms)")
     for name, run in (("with the limits (10 exports a minute per account)", limited),
                       ("without them (limit raised out of reach)", free)):
-        print(f"  {name}: status p50 {p(run['loaded'], .5):.1f} ms, p99 {p(run['loaded'], .99):.1f} ms, over "
-              f"{run['seconds']:.1f} s; meanwhile {run['done']} exports answered and {run['refused']} refused (429)")
+        print(f"  {name}: status p50 {p(run['loaded'], .5):.1f} ms, p99 {p(run['loaded'], .99):.1f} ms "
+              f"({len(run['loaded'])} calls); meanwhile {run['done']} exports answered and {run['refused']} refused "
+              "(429)")
 
 
 if __name__ == "__main__":
