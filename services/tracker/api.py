@@ -57,6 +57,11 @@ EXPENSIVE = {
 }
 
 
+GROUP_NAMES = {"national": "national rollups", "overview": "overview reads", "export": "exports",
+               "history": "history reads (events, time travel, verification, receipt PDFs)",
+               "replay": "rebuild requests"}
+
+
 def account_key() -> str:
     """Whose the request is: the signed-in account (the same person from any address), else the client address
     (the request is then refused as unauthenticated anyway)."""
@@ -71,9 +76,11 @@ def limit_expensive(app, settings) -> None:
     limiter = app.extensions["ncc"]["limiter"]
     for view, (group, setting, exempt) in EXPENSIVE.items():
         endpoint = f"{bp.name}.{view}"
+        limit = getattr(settings, setting)
         app.view_functions[endpoint] = limiter.shared_limit(
-            getattr(settings, setting), scope=f"account-{group}", key_func=account_key,
-            exempt_when=exempt)(app.view_functions[endpoint])
+            limit, scope=f"account-{group}", key_func=account_key, exempt_when=exempt,
+            error_message=f"this account has made more {GROUP_NAMES[group]} than allowed ({limit}); send it again "
+                          "after Retry-After seconds")(app.view_functions[endpoint])
 
 
 def _ctx():

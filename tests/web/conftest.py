@@ -135,7 +135,11 @@ def stack(tmp_path_factory):
     ports = {name: str(free_port()) for name in ("NCC_REDIS_PORT", "NCC_SUBMISSION_PORT", "NCC_TRACKER_PORT",
                                                  "NCC_WEB_PORT", "NCC_MAIL_SINK_PORT")}
     env = {**os.environ, **ports, "NCC_DATA_DIR": str(data), "NCC_SWEEP_SECONDS": "1", "NCC_WEB_WORKERS": "2",
-           "NCC_ARGON2_TIME_COST": "1", "NCC_ARGON2_MEMORY_KIB": "8192", "NCC_LOG_LEVEL": "WARNING"}
+           "NCC_ARGON2_TIME_COST": "1", "NCC_ARGON2_MEMORY_KIB": "8192", "NCC_LOG_LEVEL": "WARNING",
+           # the tests read every unit's events as NACC, faster than a person would: the per-account limits on
+           # expensive reads are tested on the API (tests/api/test_expensive_reads.py), not here
+           **{name: "100000 per minute" for name in ("NCC_NATIONAL_READ_LIMIT", "NCC_OVERVIEW_READ_LIMIT",
+                                                     "NCC_EXPORT_LIMIT", "NCC_HISTORY_READ_LIMIT", "NCC_REPLAY_LIMIT")}}
     env.pop("REDIS_URL", None)
     env.pop("NCC_SMTP_URL", None)            # the run command's own mail sink, writing to <data>/mail
     log = open(data / "stack.log", "wb")
