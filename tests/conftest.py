@@ -67,11 +67,37 @@ def fake_redis():
     return fakeredis.FakeRedis()
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """One real Redis Cluster for the session: three masters, a replica each, from the same binary."""
+    from shared.embedded import EmbeddedCluster
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_redis(redis_cluster):
+    client = redis_cluster.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["redis-server", "redis-cluster"])
+def real_backend(request):
+    """The same test body on a real redis-server and on a real Redis Cluster (for what fakeredis cannot show:
+    concurrency, processes)."""
+    return request.getfixturevalue("cluster_redis" if request.param == "redis-cluster" else "real_redis")
+
+
+@pytest.fixture(params=["fakeredis", "redis-server", "redis-cluster"])
 def any_redis(request):
-    """The same test body on fakeredis and on a real redis-server."""
+    """The same test body on fakeredis, on a real redis-server and on a real Redis Cluster."""
     if request.param == "fakeredis":
         return fakeredis.FakeRedis()
+    if request.param == "redis-cluster":
+        return request.getfixturevalue("cluster_redis")
     return request.getfixturevalue("real_redis")
 
 
@@ -133,10 +159,18 @@ def fast_client(app_factory, fake_redis):
     return app_factory(fake_redis).test_client()
 
 
+def all_keys(redis) -> list[bytes]:
+    """Every key of the store: on a Redis Cluster, of every master."""
+    from shared.connections import is_cluster
+    if is_cluster(redis):
+        return redis.keys("*", target_nodes=redis.PRIMARIES)
+    return redis.keys("*")
+
+
 def dump_log(redis) -> dict:
     """Every key's type and content, to prove a refused write left the store byte-for-byte unchanged."""
     out = {}
-    for key in sorted(redis.keys("*")):
+    for key in sorted(all_keys(redis)):
         kind = redis.type(key).decode()
         if kind == "stream":
             out[key] = ("stream", redis.xrange(key))

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
-import redis as redis_lib
 from flask import Flask
 
+from shared.connections import queue_client, store_client
 from shared.config import Settings, from_env
 from shared.framework import FrameworkRegistry
 from shared import metrics
@@ -32,10 +32,9 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     """Build the write-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
     settings.check_secret()
-    redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
+    redis = redis if redis is not None else store_client(settings)
     if nudge is None:
-        rq_redis = rq_redis if rq_redis is not None else (
-            redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url))
+        rq_redis = rq_redis if rq_redis is not None else queue_client(settings, redis)
         nudge = Nudger(rq_redis, Keys(settings.key_prefix, settings.partitions), settings.tracker_queue)
     service = SubmissionService(redis, settings, clock=clock, nudge=nudge,
                                 frameworks=FrameworkRegistry.load(settings.framework_dir))

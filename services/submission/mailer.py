@@ -13,6 +13,7 @@ import sys
 
 import redis as redis_lib
 
+from shared.connections import store_client
 from shared import logs, periodic
 from shared.config import from_env
 from shared.keys import Keys
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
     args = periodic.arguments("python -m services.submission.mailer", __doc__, "send what is due now, then exit", argv)
     settings = from_env()
     logs.configure(settings.log_level)
-    redis = redis_lib.Redis.from_url(settings.redis_url)
+    redis = store_client(settings)
     outbox = Outbox.from_settings(redis, Keys(settings.key_prefix, settings.partitions), periodic.wall_clock, settings)
     mailer = Mailer(outbox, settings.smtp, settings.mail_from, timeout=settings.smtp_timeout_seconds)
     if settings.smtp is None:

@@ -5,10 +5,10 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
-import redis as redis_lib
 from rq import Queue
 from flask import Flask
 
+from shared.connections import queue_client, store_client
 from shared.config import Settings, from_env
 from shared.auth import Accounts, Tokens, token_identity
 from shared.evidence import EvidenceStore
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     """Build the read-side app; every dependency can be passed in (tests) or comes from settings."""
     settings = settings or from_env()
     settings.check_secret()
-    redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
+    redis = redis if redis is not None else store_client(settings)
     keys = Keys(settings.key_prefix, settings.partitions)
     models = ReadModels(redis, keys)
     if identify is None:
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes     # its only bodies are small JSON ones
     if rq_redis is None:
-        rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
+        rq_redis = queue_client(settings, redis)
     app.extensions["ncc"] = {"queries": Queries(models, settings.lock_grace_days,
                                                 FrameworkRegistry.load(settings.framework_dir),
                                                 EvidenceStore(settings.evidence_store_url)), "clock": clock,

@@ -7,8 +7,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import click
-import redis as redis_lib
 
+from shared.connections import store_client
 from shared.config import from_env
 from shared.keys import Keys
 from shared.evidence import EvidenceStore
@@ -19,7 +19,7 @@ from .store import ReadModels
 
 def _store():
     settings = from_env()
-    return redis_lib.Redis.from_url(settings.redis_url), Keys(settings.key_prefix, settings.partitions)
+    return store_client(settings), Keys(settings.key_prefix, settings.partitions)
 
 
 @click.group()
@@ -108,7 +108,7 @@ def _rebuild_task(streams: list[str]) -> int:
     from .jobs import Tracker
 
     settings = from_env()
-    return Tracker(redis_lib.Redis.from_url(settings.redis_url), settings).rebuild(streams)["events"]
+    return Tracker(store_client(settings), settings).rebuild(streams)["events"]
 
 
 @main.command("rebuild")

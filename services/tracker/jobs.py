@@ -7,10 +7,11 @@ import os
 import time
 import traceback
 
-import redis as redis_lib
 
+from shared.connections import is_cluster, queue_client, store_client
 from shared import logs
 from shared.config import Settings, from_env
+
 from shared.errors import UnknownSchemaVersionError
 from shared.keys import Keys, is_unit_stream
 from shared.nudge import Nudger
@@ -109,14 +110,17 @@ class Tracker:
 
     def rebuild_streams(self, streams: list[str]) -> int:
         """Rebuild several streams together: their logs and old snapshots read in one pipelined round trip, each
-        stream's replacement one atomic script, the scripts sent in one pipeline; events folded."""
+        stream's replacement one atomic script, the scripts sent in one pipeline (one by one on a Redis Cluster);
+        events folded."""
         read = self.redis.pipeline(transaction=False)
         for stream in streams:
             read.xrange(self.keys.events(stream))
         for stream in streams:
             read.hget(self.keys.read_model(stream), "snapshot")
         answers = read.execute()
-        write, folded, now_ms = self.redis.pipeline(transaction=False), 0, int(time.time() * 1000)
+        # one pipeline of scripts on one Redis; a Redis Cluster runs no script in a pipeline, so one at a time there
+        write = None if is_cluster(self.redis) else self.redis.pipeline(transaction=False)
+        folded, now_ms = 0, int(time.time() * 1000)
         for stream, entries, old in zip(streams, answers[:len(streams)], answers[len(streams):]):
             events, bad = self._decode(fields.get(b"e") for _id, fields in entries)
             step = self._fold(stream, None, events)
@@ -127,7 +131,8 @@ class Tracker:
             self.models.replace(stream, checkpoint=step["checkpoint"], snapshot=step["snapshot"], rounds=rounds,
                                 before=before, parked=step["park"], now_ms=now_ms, client=write)
             folded += step["folded"]
-        write.execute()
+        if write is not None:
+            write.execute()
         return folded
 
     @staticmethod
@@ -192,8 +197,8 @@ def tracker() -> Tracker:
     pid = os.getpid()
     if pid not in _TRACKERS:
         settings = from_env()
-        redis = redis_lib.Redis.from_url(settings.redis_url)
-        rq_redis = redis if settings.rq_url == settings.redis_url else redis_lib.Redis.from_url(settings.rq_url)
+        redis = store_client(settings)
+        rq_redis = queue_client(settings, redis)
         _TRACKERS.clear()
         _TRACKERS[pid] = Tracker(redis, settings, rq_redis=rq_redis)
     return _TRACKERS[pid]

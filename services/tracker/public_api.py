@@ -21,6 +21,7 @@ from flask import Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from shared import fiscal
+from shared.connections import is_cluster
 from shared.errors import NotFoundError
 from shared.identity import check_unit_code
 from shared.schemas import UNIT_KINDS
@@ -105,8 +106,11 @@ def limit_public(app, blueprint, redis, settings, keys) -> None:
 
     app.config.update(RATELIMIT_HEADERS_ENABLED=True, RATELIMIT_KEY_PREFIX=keys.rate_limit_prefix,
                       RATELIMIT_SWALLOW_ERRORS=True)     # a store that cannot count does not refuse readers
-    limiter = Limiter(get_remote_address, app=app, storage_uri="redis://",
-                      storage_options={"connection_pool": redis.connection_pool}, strategy="moving-window")
+    if is_cluster(redis):       # the limits library opens its own cluster client from the nodes
+        storage = {"storage_uri": "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in redis.get_nodes())}
+    else:
+        storage = {"storage_uri": "redis://", "storage_options": {"connection_pool": redis.connection_pool}}
+    limiter = Limiter(get_remote_address, app=app, strategy="moving-window", **storage)
     limiter.limit(settings.public_rate_limit)(blueprint)
     app.extensions["ncc"]["limiter"] = limiter
 

@@ -4,9 +4,9 @@ Run: ``python -m services.tracker.scheduler`` (one per deployment is enough; mor
 """
 from __future__ import annotations
 
-import redis as redis_lib
 from rq.cron import CronScheduler
 
+from shared.connections import queue_client
 from shared import logs
 from shared.config import from_env
 
@@ -17,7 +17,7 @@ def main() -> None:
     """Register the sweep and run until stopped (SIGTERM or Ctrl-C)."""
     settings = from_env()
     logs.configure(settings.log_level)
-    scheduler = CronScheduler(connection=redis_lib.Redis.from_url(settings.rq_url), name="ncc-tracker-sweep")
+    scheduler = CronScheduler(connection=queue_client(settings), name="ncc-tracker-sweep")
     scheduler.register(sweep, queue_name=settings.tracker_queue, interval=settings.sweep_seconds,
                        job_timeout=300, result_ttl=60)
     scheduler.start()

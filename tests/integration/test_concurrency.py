@@ -34,9 +34,9 @@ def run_together(n, work):
     return results
 
 
-def test_eight_writers_with_if_match(app_factory, real_redis, keys):
+def test_eight_writers_with_if_match(app_factory, real_backend, keys):
     """8 writers pinning the same version: one wins each round, losers get 412, versions are contiguous."""
-    app = app_factory(real_redis)
+    app = app_factory(real_backend)
     assert app.test_client().put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT).status_code == 201
     refused = []
 
@@ -55,19 +55,19 @@ def test_eight_writers_with_if_match(app_factory, real_redis, keys):
     won = run_together(8, writer)
     assert sorted(won) == list(range(2, 10))
     assert len(refused) >= 7          # every first attempt but one pinned a version that moved on
-    events = read_events(real_redis, keys, "3100100")
+    events = read_events(real_backend, keys, "3100100")
     assert [e.version for e in events] == list(range(1, 10))
     assert verify_chain(events, "3100100").ok
 
 
-def test_eight_writers_without_if_match_all_land(app_factory, real_redis, keys):
+def test_eight_writers_without_if_match_all_land(app_factory, real_backend, keys):
     """Without If-Match the service re-decides on conflict: every write lands once, in a valid chain."""
-    app = app_factory(real_redis)
+    app = app_factory(real_backend)
     app.test_client().put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT)
     codes = run_together(8, lambda i: app.test_client().post(
         "/api/v1/units/3100100/plan/items", json=item_body(i), headers=UNIT).status_code)
     assert codes == [201] * 8
-    events = read_events(real_redis, keys, "3100100")
+    events = read_events(real_backend, keys, "3100100")
     assert sorted(e.payload["name"] for e in events[1:]) == sorted(f"โครงการที่ {i}" for i in range(8))
     assert verify_chain(events, "3100100").ok
 
@@ -103,9 +103,9 @@ def test_same_idempotency_key_concurrently_and_after_restart(app_factory, own_se
     assert version_of(client_redis, keys, "3100100") == 2
 
 
-def test_two_processes_see_each_others_writes(app_factory, real_redis, keys):
+def test_two_processes_see_each_others_writes(app_factory, real_backend, keys):
     """Two write services (as two gunicorn workers) on one Redis: each decides on the other's latest events."""
-    first, second = app_factory(real_redis).test_client(), app_factory(real_redis).test_client()
+    first, second = app_factory(real_backend).test_client(), app_factory(real_backend).test_client()
     assert first.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT).status_code == 201
     item = second.post("/api/v1/units/3100100/plan/items", json=item_body(1), headers=UNIT)
     assert item.status_code == 201                       # the second saw the plan the first declared
@@ -115,4 +115,4 @@ def test_two_processes_see_each_others_writes(app_factory, real_redis, keys):
     again = second.delete(f"/api/v1/units/3100100/plan/items/{item.json['item_id']}", json={"reason": "x"},
                           headers=UNIT)
     assert again.status_code == 409 and again.json["rule"] == "item_removed"
-    assert verify_chain(read_events(real_redis, keys, "3100100"), "3100100").ok
+    assert verify_chain(read_events(real_backend, keys, "3100100"), "3100100").ok

@@ -1,0 +1,39 @@
+"""Connections to the event store and to RQ's queues, from their URLs: one Redis, or a Redis Cluster."""
+from __future__ import annotations
+
+import redis as redis_lib
+
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def redis_client(url: str, **options):
+    """A client for ``url``: ``redis+cluster://host:port[,host:port...]`` a Redis Cluster (the nodes named are where
+    it starts looking), anything else one Redis (``redis_lib.Redis.from_url``)."""
+    if not url.startswith(CLUSTER_SCHEME):
+        return redis_lib.Redis.from_url(url, **options)
+    from redis.cluster import ClusterNode, RedisCluster
+    hosts = url.removeprefix(CLUSTER_SCHEME).split("/", 1)[0]
+    nodes = [ClusterNode(host, int(port)) for host, port in (h.rsplit(":", 1) for h in hosts.split(",") if h)]
+    return RedisCluster(startup_nodes=nodes, **options)
+
+
+def is_cluster(redis) -> bool:
+    """Whether a client talks to a Redis Cluster (which runs no script inside a pipeline)."""
+    from redis.cluster import RedisCluster
+    return isinstance(redis, RedisCluster)
+
+
+def store_client(settings):
+    """The event store: ``REDIS_URL``, one Redis or a Redis Cluster (``redis+cluster://node,node,...``)."""
+    return redis_client(settings.redis_url)
+
+
+def queue_client(settings, store=None):
+    """RQ's Redis: ``RQ_REDIS_URL``, the store's own client when it is the same URL. RQ needs one plain Redis (it
+    does not run on a Cluster): a cluster URL there is refused, saying so."""
+    if settings.rq_url.startswith(CLUSTER_SCHEME):
+        raise ValueError("RQ_REDIS_URL must name one plain Redis (RQ does not run on a Redis Cluster); with REDIS_URL "
+                         "on a cluster, set RQ_REDIS_URL to another Redis")
+    if settings.rq_url == settings.redis_url and store is not None:
+        return store
+    return redis_lib.Redis.from_url(settings.rq_url)
