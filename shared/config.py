@@ -112,6 +112,8 @@ class Settings:
     mail_poll_seconds: int = 5              # how often the mailer looks for messages that are due
     email_confirm_ttl_hours: int = 72       # how long the link confirming an e-mail address works
     two_factor_required: bool = False       # supervisors, NACC, auditors, operators need two-factor sign-in
+    wait_replicas: int = 0                  # replicas that must have a write before it is acknowledged (WAIT)
+    wait_timeout_ms: int = 1000             # how long a write waits for them (then 503: send it again)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -187,6 +189,8 @@ def from_env(env: dict | None = None) -> Settings:
         submission_url=(env.get("NCC_SUBMISSION_URL") or defaults.submission_url).rstrip("/"),
         tracker_url=(env.get("NCC_TRACKER_URL") or defaults.tracker_url).rstrip("/"),
         forwarded_hops=_int(env, "NCC_FORWARDED_HOPS", defaults.forwarded_hops),
+        wait_replicas=_int(env, "NCC_WAIT_REPLICAS", defaults.wait_replicas),
+        wait_timeout_ms=_int(env, "NCC_WAIT_TIMEOUT_MS", defaults.wait_timeout_ms),
         data_dir=env.get("NCC_DATA_DIR") or defaults.data_dir,
         evidence_url=env.get("NCC_EVIDENCE_URL", ""),
         evidence_max_bytes=_int(env, "NCC_EVIDENCE_MAX_BYTES", defaults.evidence_max_bytes),

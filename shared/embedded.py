@@ -135,7 +135,7 @@ class EmbeddedCluster:
 
     def start(self, timeout: float = 60.0) -> "EmbeddedCluster":
         """Start every node, join them (``redis-cli --cluster create``), wait until every node says the cluster is
-        ok and every slot is served."""
+        ok, every slot is served and every replica is linked to its master."""
         for node in self.nodes:
             node.start()
         cli = str(Path(redis_server_binary()).with_name("redis-cli"))
@@ -143,18 +143,38 @@ class EmbeddedCluster:
                         "--cluster-replicas", str(self.replicas), "--cluster-yes"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
         deadline = time.monotonic() + timeout
-        while not all(self.ok(node) for node in self.nodes):
+        while not (all(self.ok(node) for node in self.nodes) and self.replicas_linked()):
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("the cluster did not come up")
             time.sleep(0.1)
         return self
 
+    def replicas_linked(self) -> bool:
+        """Whether every master has its replicas, each with its link to the master up."""
+        linked = 0
+        for node in self.nodes:
+            info = redis_lib.Redis(port=node.port).info("replication")
+            if info.get("role") == "slave" and info.get("master_link_status") == "up":
+                linked += 1
+        return linked == self.masters * self.replicas
+
     @staticmethod
     def ok(node: EmbeddedRedis) -> bool:
         info = redis_lib.Redis(port=node.port).execute_command("CLUSTER", "INFO").decode()
         fields = dict(line.split(":", 1) for line in info.split() if ":" in line)
         return fields.get("cluster_state") == "ok" and fields.get("cluster_slots_ok") == "16384"
+
+    def node_of(self, port: int) -> EmbeddedRedis:
+        return next(node for node in self.nodes if node.port == port)
+
+    def replicas_of(self, port: int) -> list[EmbeddedRedis]:
+        """The replicas of the master on ``port`` (CLUSTER REPLICAS)."""
+        master = redis_lib.Redis(port=port)
+        node_id = master.execute_command("CLUSTER", "MYID").decode()
+        lines = [line.decode() if isinstance(line, bytes) else line
+                 for line in master.execute_command("CLUSTER", "REPLICAS", node_id)]
+        return [self.node_of(int(line.split()[1].split("@")[0].rsplit(":", 1)[1])) for line in lines]
 
     def client(self) -> "redis_lib.RedisCluster":
         from .connections import redis_client

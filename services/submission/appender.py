@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import fiscal
+from shared.connections import is_cluster
+from shared.errors import StoreUnavailableError
 from shared.events import GENESIS_HASH, Event, encode
 from shared.keys import Keys
 
@@ -101,12 +103,37 @@ class AppendOutcome:
 
 
 class Appender:
-    """Appends events to streams through the script; one per Redis client."""
+    """Appends events to streams through the script; one per Redis client.
 
-    def __init__(self, redis, keys: Keys):
+    With ``wait_replicas`` (``NCC_WAIT_REPLICAS``), an append (or the replay of one) is confirmed only once that many
+    replicas of the node holding the stream have it (Redis's ``WAIT``, at most ``wait_timeout_ms``); fewer is
+    StoreUnavailableError, a 503: the event is in the log on the master, and a re-send with the same
+    Idempotency-Key waits for the replicas again rather than writing twice."""
+
+    def __init__(self, redis, keys: Keys, *, wait_replicas: int = 0, wait_timeout_ms: int = 1000):
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(APPEND_LUA)
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+
+    def replicated(self, stream: str) -> int:
+        """How many replicas have every write this connection made to the stream's node (``WAIT``)."""
+        if is_cluster(self.redis):
+            node = self.redis.get_node_from_key(self.keys.events(stream))
+            return int(self.redis.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, target_nodes=node))
+        return int(self.redis.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms))
+
+    def confirm(self, stream: str) -> None:
+        """StoreUnavailableError unless ``wait_replicas`` replicas have the stream's writes (nothing without)."""
+        if not self.wait_replicas:
+            return
+        acked = self.replicated(stream)
+        if acked < self.wait_replicas:
+            raise StoreUnavailableError(
+                f"the write is on the event store's master but {acked} of the {self.wait_replicas} replicas "
+                f"required confirmed it within {self.wait_timeout_ms} ms; send it again with the same "
+                "Idempotency-Key (it will not be written twice)")
 
     def append(self, event: Event, *, idempotency_key: str = "", idempotency_record: dict | None = None,
                recorded_ms: int = 0, retention: Retention | None = None) -> AppendOutcome:
@@ -121,6 +148,8 @@ class Appender:
                   encode(event), event.hash, recorded_ms, retention.keep_seconds, retention.cycle])
         status = status.decode() if isinstance(status, bytes) else status
         value = value.decode() if isinstance(value, bytes) else value
+        if status in ("ok", "seen"):
+            self.confirm(event.stream)
         if status == "seen":
             return AppendOutcome(status, json.loads(value))
         return AppendOutcome(status, int(value))

@@ -68,7 +68,8 @@ class SubmissionService:
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.partitions)
-        self.appender = Appender(redis, self.keys)
+        self.appender = Appender(redis, self.keys, wait_replicas=settings.wait_replicas,
+                                 wait_timeout_ms=settings.wait_timeout_ms)
         self.clock = clock
         self.frameworks = frameworks
         self.nudge = nudge
