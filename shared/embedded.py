@@ -169,12 +169,10 @@ class EmbeddedCluster:
         return next(node for node in self.nodes if node.port == port)
 
     def replicas_of(self, port: int) -> list[EmbeddedRedis]:
-        """The replicas of the master on ``port`` (CLUSTER REPLICAS)."""
-        master = redis_lib.Redis(port=port)
-        node_id = master.execute_command("CLUSTER", "MYID").decode()
-        lines = [line.decode() if isinstance(line, bytes) else line
-                 for line in master.execute_command("CLUSTER", "REPLICAS", node_id)]
-        return [self.node_of(int(line.split()[1].split("@")[0].rsplit(":", 1)[1])) for line in lines]
+        """The replicas connected to the master on ``port``, as the master's own replication says (the cluster's
+        table of nodes may take a moment longer to show them)."""
+        info = redis_lib.Redis(port=port).info("replication")
+        return [self.node_of(int(info[f"slave{n}"]["port"])) for n in range(int(info.get("connected_slaves", 0)))]
 
     def client(self) -> "redis_lib.RedisCluster":
         from .connections import redis_client
