@@ -41,9 +41,14 @@ def _valid(schema, data: dict) -> dict:
     return data
 
 
-def _rows(csv_file: Path) -> list[dict]:
+def _rows(csv_file: Path, required: set, named: str) -> list[dict]:
+    """The CSV's rows, trimmed; a ClickException naming the ``named`` columns when a ``required`` one is missing."""
     with csv_file.open(encoding="utf-8-sig", newline="") as f:
-        return [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(f)]
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(f)]
+    if rows and not required <= set(rows[0]):
+        raise click.ClickException(f"{csv_file} needs the columns {named} (it has {', '.join(rows[0])}); "
+                                   "nothing was written")
+    return rows
 
 
 @click.command("import-units")
@@ -54,10 +59,7 @@ def import_units(csv_file, province, operator):
     """Register the units of CSV_FILE (columns code, name_th, kind[, province][, supervisor]); unchanged ones are
     skipped. A ``supervisor`` column puts each unit under that supervisory unit (taking it from any other); every
     row is checked before anything is written."""
-    raw = _rows(csv_file)
-    if raw and not {"code", "name_th", "kind"} <= set(raw[0]):
-        raise click.ClickException(f"{csv_file} needs the columns code, name_th, kind (it has {', '.join(raw[0])}); "
-                                   "nothing was written")
+    raw = _rows(csv_file, {"code", "name_th", "kind"}, "code, name_th, kind")
     rows = [_valid(UnitRegisteredV1, {"code": r.get("code", ""), "name_th": r.get("name_th", ""),
                                       "kind": r.get("kind", ""), "province": r.get("province") or province})
             for r in raw]
@@ -106,10 +108,7 @@ def import_supervisors(csv_file, operator):
     """Create the supervisory units of CSV_FILE (columns username, name, parent: a supervisor's username, in the
     file or already registered; empty: directly under NACC) and put each under its parent. The whole tree is
     checked first (unknown parents, cycles, accounts of another role): on any problem nothing is written."""
-    rows = _rows(csv_file)
-    if rows and not {"username", "parent"} <= set(rows[0]):
-        raise click.ClickException(f"{csv_file} needs the columns username, name, parent (it has "
-                                   f"{', '.join(rows[0])}); nothing was written")
+    rows = _rows(csv_file, {"username", "parent"}, "username, name, parent")
     registry = current_app.extensions["ncc"]["service"].load(REGISTRY_STREAM)
     problems, seen = [], set()
     for n, row in enumerate(rows, start=2):

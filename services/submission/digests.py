@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Callable
 
-from shared import reminders
+from shared import labels, reminders
 from shared.fiscal import BANGKOK
 from shared.i18n import be_date, translator
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
@@ -76,8 +76,8 @@ def digest_mail(supervisor: str, lines: list[dict], registry, today: datetime, w
     subject = t("Units that have not reported, %(date)s: %(count)s", date=be_date(today, long=True), count=len(lines))
     rows = []
     for line in lines:
-        unit = registry.units.get(line["unit"]) or {}
-        round_name = t("6-month round" if line["round"] == 6 else "12-month round")
+        unit, round_ = registry.units.get(line["unit"]) or {}, line["round"]
+        round_name = t(labels.ROUNDS[round_])
         where = (t("assigned to you") if line["level"] == 1 else
                  t("under %(supervisor)s", supervisor=", ".join(
                      (registry.accounts.get(s) or {}).get("name") or s

@@ -5,12 +5,12 @@ in the event log, and only the newest ``MAX_MARKS`` are kept.
 """
 from __future__ import annotations
 
-import functools
-
-from flask import current_app, g, request
+from flask import current_app, g
 from marshmallow import Schema, fields, validate
 
 from shared.web import Blueprint
+
+from .auth_api import signed_in
 
 bp = Blueprint("marks", __name__, description="Notifications marked read, per account")
 
@@ -32,19 +32,10 @@ class MarksAnswer(Schema):
     read = fields.List(fields.String(), metadata={"description": "<unit code>:<version> of each, newest first"})
 
 
-def identified(view):
-    """Who is asking, before the body is even parsed (401 first, then 422)."""
-    @functools.wraps(view)
-    def inner(*args, **kwargs):
-        g.actor = current_app.extensions["ncc"]["identify"](request.headers)
-        return view(*args, **kwargs)
-    return inner
-
-
 @bp.route("/auth/me/read", methods=["GET"])
 @bp.response(200, MarksAnswer)
 @bp.doc(summary="The notifications the signed-in account has marked read")
-@identified
+@signed_in
 def read_marks():
     actor = g.actor
     ext = current_app.extensions["ncc"]
@@ -55,7 +46,7 @@ def read_marks():
 @bp.route("/auth/me/read", methods=["POST"])
 @bp.response(200, MarksAnswer)
 @bp.doc(summary="Mark notifications read (marking one twice changes nothing); the newest 5,000 are kept")
-@identified
+@signed_in
 @bp.arguments(MarkRequest)
 def mark_read(body):
     actor = g.actor

@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Callable
 
-from shared import logs, periodic, reminders
+from shared import labels, logs, periodic, reminders
 from shared.errors import RuleError
 from shared.i18n import be_date, translator
 from shared.keys import REGISTRY_STREAM, WINDOWS_STREAM
@@ -35,7 +35,7 @@ def message_of(rule: reminders.Rule, window) -> str:
     if rule.message:
         return rule.message
     t = translator()
-    round_name = t("6-month round" if rule.round == 6 else "12-month round")
+    round_name = t(labels.ROUNDS[rule.round])
     if rule.target == "returned":
         return t("Your report for fiscal year %(fy)s, %(round)s, was returned for correction: please send the "
                  "corrected report by %(date)s.", fy=rule.fiscal_year, round=round_name,
@@ -107,7 +107,7 @@ class ReminderScheduler:
 def reminder_mail(rule: reminders.Rule, window, text: str, unit: dict, code: str, web_url: str) -> tuple[str, str]:
     """The reminder's e-mail, in Thai: the round in the subject; the message, the due date and the form's link."""
     t = translator()
-    round_name = t("6-month round" if rule.round == 6 else "12-month round")
+    round_name = t(labels.ROUNDS[rule.round])
     subject = t("Reminder: report for fiscal year %(fy)s, %(round)s", fy=rule.fiscal_year, round=round_name)
     body = t("Dear %(name)s,\n\n%(text)s\n\nDue date: %(due)s\nReport form: %(link)s\n\nThis message was sent "
              "by the anti-corruption action plan system; please do not reply to it.",
