@@ -114,6 +114,8 @@ class Settings:
     two_factor_required: bool = False       # supervisors, NACC, auditors, operators need two-factor sign-in
     wait_replicas: int = 0                  # replicas that must have a write before it is acknowledged (WAIT)
     wait_timeout_ms: int = 1000             # how long a write waits for them (then 503: send it again)
+    archive_url: str = ""                   # where closed cycles' events are archived (fsspec URL); empty: <data_dir>/archive
+    archive_after_days: int = 365           # how long a plan cycle stays closed before its events are archived
     extra: dict = field(default_factory=dict)
 
     @property
@@ -136,6 +138,11 @@ class Settings:
     def evidence_store_url(self) -> str:
         """Where evidence files are kept: NCC_EVIDENCE_URL, else a folder under the data folder."""
         return self.evidence_url or "file://" + os.path.abspath(os.path.join(self.data_dir, "evidence"))
+
+    @property
+    def archive_store_url(self) -> str:
+        """Where the archive command writes segments: NCC_ARCHIVE_URL, else a folder under the data folder."""
+        return self.archive_url or "file://" + os.path.abspath(os.path.join(self.data_dir, "archive"))
 
     def keyring(self):
         """The signing keys; made on first use in development, refused when missing anywhere else."""
@@ -191,6 +198,8 @@ def from_env(env: dict | None = None) -> Settings:
         forwarded_hops=_int(env, "NCC_FORWARDED_HOPS", defaults.forwarded_hops),
         wait_replicas=_int(env, "NCC_WAIT_REPLICAS", defaults.wait_replicas),
         wait_timeout_ms=_int(env, "NCC_WAIT_TIMEOUT_MS", defaults.wait_timeout_ms),
+        archive_url=env.get("NCC_ARCHIVE_URL", ""),
+        archive_after_days=_int(env, "NCC_ARCHIVE_AFTER_DAYS", defaults.archive_after_days),
         data_dir=env.get("NCC_DATA_DIR") or defaults.data_dir,
         evidence_url=env.get("NCC_EVIDENCE_URL", ""),
         evidence_max_bytes=_int(env, "NCC_EVIDENCE_MAX_BYTES", defaults.evidence_max_bytes),

@@ -55,6 +55,11 @@ class Keys:
         """The hash of a stream's last event (the chain head)."""
         return self._stream_key(stream, "head")
 
+    def archive(self, stream: str) -> str:
+        """Hash: the stream's archived segments (``seg:<first>-<last>`` -> where the segment is and its SHA-256)
+        and ``upto``, the last archived version (the entries up to it are no longer in the Redis Stream)."""
+        return self._stream_key(stream, "archive")
+
     def idempotency(self, stream: str, fiscal_year: int) -> str:
         """Hash: Idempotency-Key -> fingerprint and first answer, for the writes to a stream in one fiscal year
         (it expires a fiscal year after the plan cycle of its writes ends)."""

@@ -1,5 +1,5 @@
 """The English names of the API's codes that people read (Thai in ``shared/i18n/labels.po``): kinds of item
-and unit, item statuses, reasons, target groups, rounds. The web app and the tracker's documents both use them."""
+and unit, item statuses, reasons, target groups, rounds, the log's event types. The web app and the tracker's documents both use them."""
 from __future__ import annotations
 
 KINDS = {
@@ -45,4 +45,22 @@ UNIT_KINDS = {
     'subdistrict_administration': 'Subdistrict administrative organisation',
     'special': 'Special local administration',
     'other': 'Other',
+}
+# the unit log's event types, as the history, the auditor's pages and the receipts name them
+EVENT_TYPES = {
+    'PlanDeclared': 'Plan drawn up',
+    'PlanPeriodChanged': 'Plan title or period changed',
+    'ItemAdded': 'Item added',
+    'ItemEdited': 'Item edited',
+    'ItemBudgetChanged': 'Budget changed',
+    'ItemRemoved': 'Item removed',
+    'ReportSubmitted': 'Report submitted',
+    'ReportAmended': 'Report corrected (amendment)',
+    'ReportReviewed': 'Report reviewed',
+    'ReminderSent': 'Reminder sent',
+    'ReportingExceptionGranted': 'Reporting deadline extended as a special case',
+    'ReportingWindowSet': 'Reporting window set',
+    'EvidenceAttached': 'Evidence file attached',
+    'EvidencePublicityChanged': 'Evidence file published or withdrawn',
+    'ArchiveSealed': 'Earlier history moved to a sealed archive file',
 }

@@ -157,6 +157,11 @@ def _evidence_publicity(state: UnitState, e: Event) -> None:
             state.evidence[i] = {**attached, "public": e.payload["public"], "publicity_changed_at": e.recorded_at}
 
 
+@_on("ArchiveSealed")
+def _sealed(state: UnitState, e: Event) -> None:
+    """The events before it moved to a sealed segment: nothing about the unit changes."""
+
+
 @_on("ReportingExceptionGranted")
 def _exception(state: UnitState, e: Event) -> None:
     p = e.payload

@@ -457,6 +457,21 @@ class SupervisorParentSetV1(Schema):
     reason = Text(allow_none=True, max_length=2000)
 
 
+class ArchiveSealedV1(Schema):
+    """ArchiveSealed v1 (a unit's stream): versions ``first_version``..``last_version`` (the events before this one),
+    of the plan cycle ``first_fiscal_year``-``last_fiscal_year``, moved out of Redis into the sealed segment
+    ``segment`` (zstd JSON Lines, ``events`` events, ``bytes`` bytes) whose SHA-256 is ``sha256``."""
+
+    segment = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    first_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    last_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    events = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    bytes = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    first_fiscal_year = FiscalYear(required=True)
+    last_fiscal_year = FiscalYear(required=True)
+
+
 PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("PlanDeclared", 1): PlanDeclaredV1,
     ("PlanPeriodChanged", 1): PlanPeriodChangedV1,
@@ -482,6 +497,7 @@ PAYLOAD_SCHEMAS: dict[tuple[str, int], type[Schema]] = {
     ("SupervisorAssigned", 1): SupervisorAssignedV1,
     ("SupervisorUnassigned", 1): SupervisorUnassignedV1,
     ("SupervisorParentSet", 1): SupervisorParentSetV1,
+    ("ArchiveSealed", 1): ArchiveSealedV1,
     ("UnitRegistered", 1): UnitRegisteredV1,
     ("AccountCreated", 1): AccountCreatedV1,
     ("ActivationCodeIssued", 1): SecurityEventV1,

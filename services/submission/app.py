@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None, *, redis=None, rq_redis=None,
     service.on_append = lambda event: appended.labels(event.type).inc()
     metrics.read_at_scrape(app, outbox_collector(outbox))
     from .cli import COMMANDS
+    from .archive_cli import COMMANDS as ARCHIVE_COMMANDS
     from .mail_cli import COMMANDS as MAIL_COMMANDS
-    for command in COMMANDS + MAIL_COMMANDS:
+    for command in COMMANDS + MAIL_COMMANDS + ARCHIVE_COMMANDS:
         app.cli.add_command(command)
     return app

@@ -10,12 +10,13 @@ from shared.connections import is_cluster
 from shared.errors import StoreUnavailableError
 from shared.events import GENESIS_HASH, Event, encode
 from shared.keys import Keys
+from shared.streams import VERSION_LUA
 
 # Every check comes before the first write: Redis scripts do not roll back, so a refused
 # append must leave no trace; running the script twice with the same event appends it once.
 # XADD is the first write and names its id (<version>-0), so a
 # stream whose entries were deleted or reordered refuses it before anything is written.
-APPEND_LUA = """
+APPEND_LUA = VERSION_LUA + """
 local events, head_key, streams, unprojected = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local stream, expected, prev_hash = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local idem_key, idem_record, entry, new_hash, recorded_ms = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -26,7 +27,7 @@ if idem_key ~= '' then
     if seen then return {'seen', seen} end
   end
 end
-local version = redis.call('XLEN', events)
+local version = version_of(events)
 local head = redis.call('GET', head_key)
 if not head then
   if version ~= 0 then return {'broken', tostring(version)} end

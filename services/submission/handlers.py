@@ -368,6 +368,18 @@ def grant_exception(state: UnitState, fiscal_year: int, round_: int, cmd: dict, 
                                                   "until": fiscal.bangkok_iso(cmd["until"]), "reason": cmd["reason"]})
 
 
+def seal_archive(state: UnitState, cmd: dict, ctx: Context) -> Decision:
+    """The archive command: versions ``first_version``..``last_version`` (every event so far after those already
+    archived) are in the sealed segment the command wrote; the seal is the next event of the chain."""
+    plan = _require_plan(state)
+    if cmd["last_version"] != state.version or cmd["first_version"] > cmd["last_version"]:
+        raise RuleError("archive_moved", f"the segment ends at version {cmd['last_version']}, the stream is at "
+                                         f"{state.version}")
+    if (cmd["first_fiscal_year"], cmd["last_fiscal_year"]) != (plan["first_fiscal_year"], plan["last_fiscal_year"]):
+        raise RuleError("archive_cycle", "the segment names another plan cycle than the unit's")
+    return Decision("ArchiveSealed", dict(cmd))
+
+
 def set_window(state: WindowsState, fiscal_year: int, round_: int, cmd: dict, ctx: Context) -> Decision:
     """PUT windows/{fy}/{round}: NACC sets when a round opens, is due and locks."""
     default = fiscal.default_window(fiscal_year, round_, ctx.grace_days)

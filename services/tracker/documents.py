@@ -331,7 +331,7 @@ def receipt_pdf(receipt: dict, unit: dict, verify_url: str, keys_url: str, font_
         code = t("unit code %(code)s", code=receipt["stream"])
         pdf.line_of(f"{unit['name_th']} ({code})", 15, "B")
     _provenance(pdf, stamp, verify_url)
-    rows = [(t("What was recorded"), t(EVENT_NAMES.get(receipt["type"], receipt["type"]))),
+    rows = [(t("What was recorded"), t(labels.EVENT_TYPES.get(receipt["type"], receipt["type"]))),
             (t("Recorded at"), when(receipt["recorded_at"])), (t("Version in the unit's log"), str(receipt["version"])),
             (t("Event id"), receipt["event_id"]), (t("Event hash (SHA-256)"), receipt["hash"]),
             (t("Signing key"), receipt["key_id"]), (t("Signature (Ed25519)"), receipt["signature"])]
@@ -342,13 +342,6 @@ def receipt_pdf(receipt: dict, unit: dict, verify_url: str, keys_url: str, font_
     return _sign_ready(pdf)
 
 
-EVENT_NAMES = {"ReportSubmitted": "Report submitted", "ReportAmended": "Report corrected (amendment)",
-               "PlanDeclared": "Plan drawn up", "PlanPeriodChanged": "Plan title or period changed",
-               "ItemAdded": "Item added", "ItemEdited": "Item edited", "ItemBudgetChanged": "Budget changed",
-               "ItemRemoved": "Item removed", "ReportReviewed": "Report reviewed", "ReminderSent": "Reminder sent",
-               "ReportingExceptionGranted": "Reporting deadline extended as a special case",
-               "ReportingWindowSet": "Reporting window set", "EvidenceAttached": "Evidence file attached",
-               "EvidencePublicityChanged": "Evidence file published or withdrawn"}
 
 
 def _sign_ready(pdf: _Page) -> bytes:

@@ -122,7 +122,10 @@ class Tracker:
         write = None if is_cluster(self.redis) else self.redis.pipeline(transaction=False)
         folded, now_ms = 0, int(time.time() * 1000)
         for stream, entries, old in zip(streams, answers[:len(streams)], answers[len(streams):]):
-            events, bad = self._decode(fields.get(b"e") for _id, fields in entries)
+            raws = [fields.get(b"e") for _id, fields in entries]
+            if not entries or entries[0][0] != b"1-0":      # archived versions first: read through the segments
+                raws = [raw for _entry, raw in read_entries(self.redis, self.keys, stream)]
+            events, bad = self._decode(raws)
             step = self._fold(stream, None, events)
             if bad is not None and step["park"] is None:
                 step["park"] = self._park_info(len(events) + 1, bad)

@@ -182,6 +182,13 @@ def audit_entry(before: UnitState, e: Event) -> dict:
         summary = f"Supervisor {p['supervisor']} put under {p['parent'] or 'NACC'}"
         summary_th = f"กำหนดให้หน่วยกำกับดูแล {p['supervisor']} อยู่ภายใต้ {p['parent'] or 'สำนักงาน ป.ป.ช.'}"
         changes = [{"field": "parent", "old": None, "new": p["parent"]}]
+    elif t == "ArchiveSealed":
+        summary = (f"Versions {p['first_version']}-{p['last_version']} (plan cycle {p['first_fiscal_year']}-"
+                   f"{p['last_fiscal_year']}) archived in segment {p['segment']}, SHA-256 {p['sha256']}")
+        summary_th = (f"ย้ายประวัติลำดับที่ {p['first_version']}-{p['last_version']} (แผนรอบปี {p['first_fiscal_year']}-"
+                      f"{p['last_fiscal_year']}) ไปเก็บในแฟ้มถาวร {p['segment']} ค่า SHA-256 {p['sha256']}")
+        changes = [{"field": "archive", "old": None, "new": {k: p[k] for k in (
+            "segment", "first_version", "last_version", "sha256")}}]
     elif t == "UnitRegistered":
         summary = f"Unit {p['code']} registered: {p['name_th']} ({p['kind']})"
         summary_th = f"ลงทะเบียนหน่วยงาน {p['code']}: {p['name_th']}"

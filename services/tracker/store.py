@@ -7,7 +7,7 @@ from shared import fiscal
 from shared.events import canonical
 from shared.keys import Keys
 from shared.plan import UnitState, fold_onto, fork, from_dict, state_from_dict
-from shared.streams import read_events
+from shared.streams import VERSION_LUA, last_entry, parse_version, read_events, version_of
 
 from .projector import TALLIES, round_marks, tallies_of
 
@@ -27,7 +27,7 @@ end
 
 # Checks first, then writes: the checkpoint must still be the one the job started from. The unprojected marker
 # is cleared only when the projection reached the end of the log *as it is now* (appends are scripts too).
-PROJECT_LUA = """
+PROJECT_LUA = VERSION_LUA + """
 local rm, events, unprojected, parked = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
 local stream, expected, new_cp, snapshot, park = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local cp = tonumber(redis.call('HGET', rm, 'checkpoint') or '0')
@@ -35,7 +35,7 @@ if cp ~= expected then return {0, cp} end
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 redis.call('DEL', KEYS[2])    -- an audit list earlier versions kept
 """ + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
-if redis.call('XLEN', events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
+if version_of(events) <= tonumber(new_cp) then redis.call('ZREM', unprojected, stream) end
 return {1, tonumber(new_cp)}
 """
 
@@ -44,14 +44,14 @@ return {1, tonumber(new_cp)}
 # kept: audit entries are now folded from the log when read). If the log grew meanwhile, the stream is marked
 # unprojected again so the normal jobs fold the rest (a concurrent job's CAS sees the new checkpoint and goes on
 # from there). ARGV[5] is the time in ms, for that mark.
-REPLACE_LUA = """
+REPLACE_LUA = VERSION_LUA + """
 local rm, audit, events, unprojected, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local stream, new_cp, snapshot, park, now_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 redis.call('DEL', audit)
 redis.call('HSET', rm, 'checkpoint', new_cp, 'snapshot', snapshot)
 redis.call('INCR', KEYS[6])
 """ + ROUNDS_LUA + """if park == '' then redis.call('HDEL', parked, stream) else redis.call('HSET', parked, stream, park) end
-if redis.call('XLEN', events) > tonumber(new_cp) then
+if version_of(events) > tonumber(new_cp) then
   redis.call('ZADD', unprojected, 'NX', now_ms, stream)
 else
   redis.call('ZREM', unprojected, stream)
@@ -106,10 +106,10 @@ class ReadModels:
         p = self.keys.partition_of(stream)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(self.keys.read_model(stream), "snapshot")
-        pipe.xlen(self.keys.events(stream))
+        last_entry(self.redis, self.keys, stream, pipe)
         pipe.hget(self.keys.parked(p), stream)
-        snap, log_version, parked = pipe.execute()
-        return (state_from_dict(json.loads(snap)) if snap else UnitState(stream)), int(log_version), \
+        snap, last, parked = pipe.execute()
+        return (state_from_dict(json.loads(snap)) if snap else UnitState(stream)), parse_version(last), \
             (json.loads(parked) if parked else None)
 
     def national(self, stream: str):
@@ -231,7 +231,7 @@ class ReadModels:
             waiting = self.redis.zrange(self.keys.unprojected(p), 0, -1, withscores=True)
             for stream, since in waiting:
                 stream = stream.decode()
-                log = self.redis.xlen(self.keys.events(stream))
+                log = version_of(self.redis, self.keys, stream)
                 cp = self.redis.hget(self.keys.read_model(stream), "checkpoint")
                 streams += 1
                 events += max(0, log - int(cp or 0))

@@ -59,6 +59,16 @@ CHAIN_REASONS = [
      _l("Its hash does not match its content: the event was changed after it was recorded.")),
     (re.compile(r"^the stored chain head does not match the last event's hash$"),
      _l("The stored head of the chain does not match the hash of the last event.")),
+    (re.compile(r"^the archived segment (?P<name>\S+) \(versions (?P<first>\d+)-(?P<last>\d+)\) is missing from \S+$"),
+     _l("The archive file %(name)s, holding versions %(first)s–%(last)s, is missing from the archive.")),
+    (re.compile(r"^the archived segment (?P<name>\S+) \(versions (?P<first>\d+)-(?P<last>\d+)\) has SHA-256 \S+, "
+                r"not the \S+ it was sealed with$"),
+     _l("The archive file %(name)s, holding versions %(first)s–%(last)s, was changed after it was sealed: its "
+        "SHA-256 is not the one recorded.")),
+    (re.compile(r"^the archived segment (?P<name>\S+) (cannot be read|holds \d+ events).*$"),
+     _l("The archive file %(name)s cannot be read whole.")),
+    (re.compile(r"^the archive lists segment (?P<name>\S+) .*$"),
+     _l("The list of archive files does not match what the history sealed (%(name)s).")),
 ]
 
 
@@ -103,6 +113,9 @@ def describe(event: dict, item_names: dict | None = None) -> str:
     if kind == "EvidenceAttached":
         return _("%(name)s, item %(item)s", name=p.get("name", ""), item=item) + (
             " · " + _("public") if p.get("public") else "")
+    if kind == "ArchiveSealed":
+        return _("Versions %(first)s–%(last)s, in %(segment)s (SHA-256 %(sha256)s)", first=p.get("first_version"),
+                 last=p.get("last_version"), segment=p.get("segment"), sha256=str(p.get("sha256", ""))[:16] + "…")
     if kind == "EvidencePublicityChanged":
         return _("The file attached at version %(version)s: %(state)s", version=p.get("attached_version"),
                  state=_("public") if p.get("public") else _("not public"))

@@ -19,15 +19,7 @@ TARGET_GROUPS = {code: _l(english) for code, english in shared_labels.TARGET_GRO
 LIGHTS = {"green": _l("Green"), "orange": _l("Orange"), "red": _l("Red")}
 
 # the unit log's event types and the fields their changes name, as the history and the auditor show them
-EVENT_TYPES = {
-    "PlanDeclared": _l("Plan drawn up"), "PlanPeriodChanged": _l("Plan title or period changed"),
-    "ItemAdded": _l("Item added"), "ItemEdited": _l("Item edited"), "ItemBudgetChanged": _l("Budget changed"),
-    "ItemRemoved": _l("Item removed"), "ReportSubmitted": _l("Report submitted"),
-    "ReportAmended": _l("Report corrected (amendment)"), "ReportReviewed": _l("Report reviewed"),
-    "ReminderSent": _l("Reminder sent"), "ReportingExceptionGranted": _l("Reporting deadline extended as a special case"),
-    "ReportingWindowSet": _l("Reporting window set"), "EvidenceAttached": _l("Evidence file attached"),
-    "EvidencePublicityChanged": _l("Evidence file published or withdrawn"),
-}
+EVENT_TYPES = {code: _l(english) for code, english in shared_labels.EVENT_TYPES.items()}
 FIELD_NAMES = {
     "title": _l("Title of the plan"), "first_fiscal_year": _l("First fiscal year"),
     "last_fiscal_year": _l("Last fiscal year"), "framework": _l("Framework of the plan"),
@@ -41,6 +33,7 @@ FIELD_NAMES = {
     "problems": _l("Problems and obstacles"), "suggestions": _l("Suggestions"), "note": _l("Note"),
     "review": _l("Review"), "exception_until": _l("Reports accepted until"),
     "review_comment": _l("What to correct (the review)"), "response": _l("The unit's answer to the review"),
+    "archive": _l("Archive file"),
 }
 
 

@@ -72,7 +72,7 @@ def test_web_imports_neither_service():
 
 
 def test_tracker_documents_have_thai():
-    """Every message the tracker's PDFs and CSVs print (the t("...") calls, the event names and the CSV columns)
+    """Every message the tracker's PDFs and CSVs print (the t("...") calls, the event types' names and the CSV columns)
     has Thai in the shared or the tracker's catalogue."""
     from babel.messages.extract import extract_from_file
 
@@ -82,7 +82,7 @@ def test_tracker_documents_have_thai():
     used = [message for module in ("documents.py", "public_api.py")
             for _line, message, _comments, _context in extract_from_file("python", tracker / module,
                                                                          keywords={"t": None})]
-    used += list(documents.EVENT_NAMES.values()) + [label for _key, label in public_api.PLAN_COLUMNS + public_api.REPORT_COLUMNS]
+    used += list(shared_labels.EVENT_TYPES.values()) + [label for _key, label in public_api.PLAN_COLUMNS + public_api.REPORT_COLUMNS]
     assert len(used) > 60
     translate = shared_i18n.Translator(documents.CATALOGUE)
     assert translate.missing(used) == []

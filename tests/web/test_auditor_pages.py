@@ -335,3 +335,45 @@ def test_chain_reasons_in_thai():
                        "the stored chain head does not match the last event's hash"):
             said = chain_reason(reason)
             assert not said.startswith("ระบบแจ้ง") and not any(word in said for word in ("hash", "entry", "stream")), said
+
+
+ARCHIVED = "3107700"        # สำนักงานเขตสวนหลวง: a plan whose cycle is archived (no other test uses it)
+
+
+def test_an_archived_history_reads_and_verifies_as_before(browser, stack):
+    """The operator archives a unit's closed cycle: the auditor still sees every event, now followed by the seal
+    named in Thai, and the verification reads the archive file; with the file gone, the page says so in Thai."""
+    import os
+    assert stack.api("PUT", "submission", f"/units/{ARCHIVED}/plan", ARCHIVED, {
+        "title": "แผนปฏิบัติการป้องกันการทุจริต เขตสวนหลวง", "first_fiscal_year": 2566, "last_fiscal_year": 2570})[0] == 201
+    assert stack.api("POST", "submission", f"/units/{ARCHIVED}/plan/items", ARCHIVED, {
+        "name": "มาตรการประกาศเจตจำนงสุจริตของผู้บริหาร", "kind": "measure", "dimension": 2, "sub_dimension": "2.1",
+        "fiscal_years": [2566]})[0] == 201
+    before = stack.events(ARCHIVED)
+    env = {**os.environ, "REDIS_URL": stack.redis_url, "NCC_DATA_DIR": str(stack.data_dir), "NCC_ENV": "development",
+           "NCC_LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "services.submission.app:create_app", "archive",
+                           ARCHIVED, "--operator", "demo-operator", "--as-of", "2030-01-01T00:00:00+07:00"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "1 archived" in done.stdout, done.stdout + done.stderr
+    stack.projected(ARCHIVED)
+    after = stack.events(ARCHIVED)
+    assert after[:-1] == before and after[-1]["type"] == "ArchiveSealed"
+    browser.sign_in("demo-auditor")
+    browser.go(f"/audit/units/{ARCHIVED}", shot="auditor-history-archived")
+    lines = browser.all("table.events tbody tr")
+    assert len(lines) == 3
+    assert "ย้ายประวัติช่วงก่อนหน้าไปเก็บในแฟ้มจัดเก็บถาวร" in lines[2].text and "ฉบับที่ 1–2" in lines[2].text
+    browser.go(f"/audit/units/{ARCHIVED}/state?version=2")
+    assert "มาตรการประกาศเจตจำนงสุจริตของผู้บริหาร" in browser.text()
+    browser.go(f"/audit/units/{ARCHIVED}/verify", shot="auditor-verify-archived")
+    assert "ห่วงโซ่แฮชถูกต้อง" in browser.text() and after[-1]["hash"] in browser.text()
+    segment = stack.data_dir / "archive" / after[-1]["payload"]["segment"]
+    aside = segment.with_name("aside")
+    segment.rename(aside)
+    try:
+        browser.go(f"/audit/units/{ARCHIVED}/verify", shot="auditor-verify-archive-missing")
+        text = browser.text()
+        assert "ไม่พบแฟ้มจัดเก็บถาวร" in text and "ฉบับที่ 1–2" in text and "ระบบแจ้ง" not in text
+    finally:
+        aside.rename(segment)
