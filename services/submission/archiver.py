@@ -6,8 +6,9 @@ For one stream, in an order that any crash and any second run leave whole:
    bytes), and read back and checked;
 2. ``ArchiveSealed`` is appended through the write service, with If-Match on the version the segment ends at (a
    write that came in meanwhile makes it a 412: the stream waits for the next run);
-3. one script lists the segment in the stream's archive hash and trims the Redis Stream up to it, only when the
-   entry after it is that very seal.
+3. one script lists the segment in the stream's archive hash and trims the Redis Stream up to it (the entries
+   after it rewritten into a fresh stream, so the archived ones' bytes are freed), only when the entry after it is
+   that very seal.
 
 A run that stopped after 1 leaves a file no seal names (written again the same next time); after 2, the next run
 finds the seal last in the stream and does 3; after 3, there is nothing to do until the stream grows.
@@ -32,7 +33,8 @@ from .service import fingerprint
 log = logging.getLogger("ncc.archive")
 
 # Checks first, then writes: the segment must continue the archive where it ends (nothing archived twice, no gap)
-# and the entry after it must be the seal the archive command appended; then the listing and the trim, together.
+# and the entry after it must be the seal the archive command appended; then the listing and the trim, together
+# (one script: a reader sees the entries in the stream or the segment listed, never neither).
 TRIM_LUA = """
 local events, archive = KEYS[1], KEYS[2]
 local first, last, seal_entry, field, segment = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
@@ -43,7 +45,11 @@ local id = tostring(last + 1) .. '-0'
 local seal = redis.call('XRANGE', events, id, id)[1]
 if not seal or seal[2][2] ~= seal_entry then return {'unsealed', tostring(upto)} end
 redis.call('HSET', archive, field, segment, 'upto', tostring(last))
-redis.call('XTRIM', events, 'MINID', tostring(last + 1) .. '-0')
+-- the entries after the segment (the seal, and any written since) into a stream of their own: trimming alone
+-- leaves the archived entries' bytes in the stream's last node (a listpack frees only whole nodes)
+local rest = redis.call('XRANGE', events, id, '+')
+redis.call('DEL', events)
+for _, entry in ipairs(rest) do redis.call('XADD', events, entry[1], unpack(entry[2])) end
 return {'ok', tostring(last)}
 """
 

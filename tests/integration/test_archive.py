@@ -227,9 +227,16 @@ def test_the_command_killed_and_run_again(app_factory, real_redis, redis_server,
     assert verified.returncode == 0 and "0 bad" in verified.stdout, verified.stdout
     name = manifest(real_redis, keys, units[3])[1][0].name
     (tmp_path / "archive" / name).unlink()
+    changed = tmp_path / "archive" / manifest(real_redis, keys, units[7])[1][0].name
+    data = bytearray(changed.read_bytes())
+    data[20] ^= 0x04                                               # one bit of one byte
+    changed.write_bytes(bytes(data))
     verified = subprocess.run([sys.executable, "-m", "services.tracker.cli", "verify-all"], env=env,
                               capture_output=True, text=True, timeout=120)
-    assert verified.returncode == 1 and f"BAD {units[3]}: version 1" in verified.stdout and name in verified.stdout
+    assert verified.returncode == 1 and "2 bad" in verified.stdout, verified.stdout
+    assert f"BAD {units[3]}: version 1: the archived segment {name}" in verified.stdout and "missing" in verified.stdout
+    assert f"BAD {units[7]}: version 1: the archived segment {changed.relative_to(tmp_path / 'archive')}" in \
+        verified.stdout and "not the" in verified.stdout
 
 
 def test_the_offline_verifier_checks_an_archived_stream_end_to_end(app_factory, real_redis, redis_server, settings,
