@@ -268,3 +268,15 @@ def test_the_offline_verifier_checks_an_archived_stream_end_to_end(app_factory, 
     offline = subprocess.run([sys.executable, "-m", "shared.offline", str(tmp_path / "live.jsonl"),
                               "--archive", folder], capture_output=True, text=True)
     assert offline.returncode == 1 and f"BAD at version 1: the segment {name} has SHA-256" in offline.stdout
+
+
+def test_segments_in_any_fsspec_store(app_factory, fake_redis, settings):
+    """The archive is any fsspec filesystem (here fsspec's in-memory one, as S3 would be with s3fs): readers open
+    each segment at the URL its listing recorded."""
+    _writer, service, tracker = setup_units(app_factory, fake_redis, settings)
+    before = list(read_entries(fake_redis, tracker.keys, "3100100"))
+    assert Archiver(service, ArchiveStore("memory://ncc-archive"), "op-test").run(LATER, 365) == {"archived": 2}
+    _upto, (segment,) = manifest(fake_redis, tracker.keys, "3100100")
+    assert segment.url == f"memory://ncc-archive/{segment.name}"
+    assert list(read_entries(fake_redis, tracker.keys, "3100100"))[:-1] == before
+    assert verify_stream(fake_redis, tracker.keys, "3100100")["ok"]
