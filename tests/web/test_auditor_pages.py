@@ -337,7 +337,7 @@ def test_chain_reasons_in_thai():
             assert not said.startswith("ระบบแจ้ง") and not any(word in said for word in ("hash", "entry", "stream")), said
 
 
-ARCHIVED = "3107700"        # สำนักงานเขตสวนหลวง: a plan whose cycle is archived (no other test uses it)
+ARCHIVED = "3107800"        # สำนักงานเขตหลักสี่ (demo-sup-03): a plan whose cycle is archived (no other test uses it)
 
 
 def test_an_archived_history_reads_and_verifies_as_before(browser, stack):
@@ -345,7 +345,7 @@ def test_an_archived_history_reads_and_verifies_as_before(browser, stack):
     named in Thai, and the verification reads the archive file; with the file gone, the page says so in Thai."""
     import os
     assert stack.api("PUT", "submission", f"/units/{ARCHIVED}/plan", ARCHIVED, {
-        "title": "แผนปฏิบัติการป้องกันการทุจริต เขตสวนหลวง", "first_fiscal_year": 2566, "last_fiscal_year": 2570})[0] == 201
+        "title": "แผนปฏิบัติการป้องกันการทุจริต เขตหลักสี่", "first_fiscal_year": 2566, "last_fiscal_year": 2570})[0] == 201
     assert stack.api("POST", "submission", f"/units/{ARCHIVED}/plan/items", ARCHIVED, {
         "name": "มาตรการประกาศเจตจำนงสุจริตของผู้บริหาร", "kind": "measure", "dimension": 2, "sub_dimension": "2.1",
         "fiscal_years": [2566]})[0] == 201
