@@ -137,7 +137,9 @@ class SubmissionService:
             if idempotency_key and attempt == 0:
                 record = idempotency_record(self.redis, self.keys, stream, idempotency_key, retention.fiscal_years)
                 if record is not None:
-                    return self._replay(record, fp)
+                    replay = self._replay(record, fp)
+                    self.appender.confirm_replay(stream)     # the first answer's write on the replicas too
+                    return replay
             if if_match is not None and if_match != state.version:
                 raise PreconditionFailedError(state.version)
             windows = self.load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()
