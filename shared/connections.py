@@ -16,7 +16,30 @@ def redis_client(url: str, **options):
     from redis.cluster import ClusterNode, RedisCluster
     hosts = url.removeprefix(CLUSTER_SCHEME).split("/", 1)[0]
     nodes = [ClusterNode(host, int(port)) for host, port in (h.rsplit(":", 1) for h in hosts.split(",") if h)]
-    return RedisCluster(startup_nodes=nodes, **options)
+    client = RedisCluster(startup_nodes=nodes, **options)
+    _nodes_on_demand(client.nodes_manager)
+    return client
+
+
+def _nodes_on_demand(manager) -> None:
+    """redis-py follows an ASK only to a node its table has, and its table has the nodes that serve slots: a master
+    just added, being given its first slots, is not there, and every read redirected to it failed inside redis-py
+    (AttributeError, a 500). Such a node is added to the table as a master when it is first asked for (the next
+    reading of the table from the cluster names it anyway once it serves a slot). The client's pipelines share
+    the manager."""
+    from redis.cluster import PRIMARY, ClusterNode, get_node_name
+    lookup = manager.get_node
+
+    def get_node(host=None, port=None, node_name=None):
+        node = lookup(host, port, node_name)
+        if node is None and (node_name or (host and port)):
+            if node_name:
+                host, port = node_name.rsplit(":", 1)
+            with manager._lock:
+                node = manager.nodes_cache.setdefault(get_node_name(host, int(port)),
+                                                      ClusterNode(host, int(port), PRIMARY))
+        return node
+    manager.get_node = get_node
 
 
 def unavailable_reason(error: BaseException) -> str | None:

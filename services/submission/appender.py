@@ -200,6 +200,7 @@ class Appender:
     def _on_slot_node(self, key: str, commands, source: str) -> list:
         """A Redis Cluster: the commands together on the node serving ``key``'s slot, following its redirections."""
         from redis import exceptions as e
+        from redis.cluster import ClusterNode
         deadline = time.monotonic() + REDIRECT_SECONDS
         node, asking = None, False
         while True:
@@ -224,10 +225,9 @@ class Appender:
                 self.redis.nodes_manager.move_slot(first)
                 node = None
             elif isinstance(first, e.AskError):              # the slot is moving and its keys are not all here
-                node = self.redis.get_node(host=first.host, port=first.port)
-                asking = node is not None
-                if node is None:
-                    self._refresh()
+                # to a node that may serve no slot yet (a master just added), so not in the client's table
+                node = self.redis.get_node(host=first.host, port=first.port) or ClusterNode(first.host, first.port)
+                asking = True
             elif isinstance(first, e.TryAgainError):         # moving, some of the keys on either side
                 time.sleep(0.02)
                 node = None
@@ -244,6 +244,7 @@ class Appender:
             self.redis.nodes_manager.initialize()
         except (e.RedisError, e.RedisClusterException):
             pass
+
     def confirm_replay(self, stream: str) -> None:
         """Before a replay found by reading is answered: StoreUnavailableError unless ``wait_replicas`` replicas
         have every write to the stream so far (the first answer's among them); nothing without."""
