@@ -116,6 +116,11 @@ def bus_port_pair() -> int:
         return port
 
 
+def _cluster_nodes(port: int) -> str:
+    nodes = redis_lib.Redis(port=port).execute_command("CLUSTER", "NODES")
+    return nodes.decode() if isinstance(nodes, bytes) else nodes
+
+
 class EmbeddedCluster:
     """A Redis Cluster of ``masters`` masters with ``replicas`` replicas each, from the same redis-server binary, on
     free ports on 127.0.0.1, each node durable as an EmbeddedRedis (AOF, fsync always) under ``data_dir``."""
@@ -164,6 +169,34 @@ class EmbeddedCluster:
         info = redis_lib.Redis(port=node.port).execute_command("CLUSTER", "INFO").decode()
         fields = dict(line.split(":", 1) for line in info.split() if ":" in line)
         return fields.get("cluster_state") == "ok" and fields.get("cluster_slots_ok") == "16384"
+
+    def add_master(self, replicas: int = 0, timeout: float = 30.0) -> EmbeddedRedis:
+        """Start one more node, empty, and join it to the cluster (``CLUSTER MEET``) as a master serving no slot,
+        with ``replicas`` more nodes replicating it; wait until every node knows them and the replicas are linked."""
+        def join() -> EmbeddedRedis:
+            node = EmbeddedRedis(self.data_dir / f"node-{len(self.nodes)}", port=bus_port_pair(),
+                                 extra_args=self.nodes[0].extra_args).start()
+            self.nodes.append(node)
+            redis_lib.Redis(port=node.port).execute_command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
+            wait_until(lambda: all(f"127.0.0.1:{node.port}@" in _cluster_nodes(other.port) for other in self.nodes),
+                       f"the node on port {node.port} did not join the cluster")
+            return node
+
+        def wait_until(condition, failure: str) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(failure)
+                time.sleep(0.1)
+
+        master = join()
+        master_id = redis_lib.Redis(port=master.port).execute_command("CLUSTER", "MYID")
+        for _ in range(replicas):
+            replica = join()
+            redis_lib.Redis(port=replica.port).execute_command("CLUSTER", "REPLICATE", master_id)
+            wait_until(lambda: redis_lib.Redis(port=replica.port).info("replication").get("master_link_status")
+                       == "up", f"the replica on port {replica.port} did not link to its master")
+        return master
 
     def node_of(self, port: int) -> EmbeddedRedis:
         return next(node for node in self.nodes if node.port == port)

@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from . import logs
+from .connections import unavailable_reason
 from .errors import NccError
 
 log = logging.getLogger(__name__)
@@ -188,16 +189,13 @@ def _ncc_error(error: NccError):
     return response
 
 
-UNAVAILABLE = (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.BusyLoadingError,
-               redis_lib.ReadOnlyError, redis_lib.exceptions.OutOfMemoryError)
-
-
-def _redis_down(error: redis_lib.RedisError):
-    if not isinstance(error, UNAVAILABLE):
+def _redis_down(error: Exception):
+    reason = unavailable_reason(error)
+    if reason is None:
         return _unexpected(error)         # Redis refused what we sent: our bug, not an outage
     log.warning("redis unavailable: %r", error)
-    response = jsonify(error_body(503, "the event store cannot be reached; send the request again (with the same "
-                                   "Idempotency-Key for a write)"))
+    response = jsonify(error_body(503, f"{reason} ({type(error).__name__}); send the request again in a moment (with "
+                                       "the same Idempotency-Key for a write)"))
     response.status_code = 503
     response.headers["Retry-After"] = "1"
     return response
@@ -285,6 +283,7 @@ def make_api(app: Flask, title: str, description: str) -> Api:
     app.register_error_handler(413, _too_large)
     app.register_error_handler(NccError, _ncc_error)
     app.register_error_handler(redis_lib.RedisError, _redis_down)
+    app.register_error_handler(redis_lib.exceptions.RedisClusterException, _redis_down)   # not a RedisError
     app.register_error_handler(Exception, _unexpected)
     app.before_request(_request_id)
     app.before_request(_require_json)

@@ -16,6 +16,7 @@ import redis as redis_lib
 
 from shared import plan as plan_fold
 from shared.config import Settings
+from shared.connections import unavailable_reason
 from shared.errors import (IdempotencyMismatchError, IntegrityError, PreconditionFailedError, RuleError,
                            StoreUnavailableError)
 from shared.events import new_event
@@ -120,10 +121,13 @@ class SubmissionService:
         got in first (unless the client pinned a version with If-Match)."""
         try:
             return self._execute(stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta)
-        except redis_lib.RedisError as exc:
-            raise StoreUnavailableError(f"the event store did not confirm this write ({type(exc).__name__}); "
-                                        "send it again with the same Idempotency-Key, which records it once "
-                                        "whether or not it was written") from exc
+        except (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException) as exc:
+            reason = unavailable_reason(exc)
+            if reason is None and not isinstance(exc, redis_lib.RedisError):
+                raise                       # the cluster client refused what it was given: a bug, not an outage
+            raise StoreUnavailableError(f"the event store did not confirm this write ({type(exc).__name__}"
+                                        f"{': ' + reason if reason else ''}); send it again with the same "
+                                        "Idempotency-Key, which records it once whether or not it was written") from exc
 
     def _execute(self, stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta) -> Outcome:
         for attempt in range(self.settings.append_retries + 1):
@@ -133,7 +137,9 @@ class SubmissionService:
             if idempotency_key and attempt == 0:
                 record = idempotency_record(self.redis, self.keys, stream, idempotency_key, retention.fiscal_years)
                 if record is not None:
-                    return self._replay(record, fp)
+                    replay = self._replay(record, fp)
+                    self.appender.confirm_replay(stream)     # the first answer's write on the replicas too
+                    return replay
             if if_match is not None and if_match != state.version:
                 raise PreconditionFailedError(state.version)
             windows = self.load(WINDOWS_STREAM) if needs_windows else plan_fold.WindowsState()

@@ -20,3 +20,13 @@ def test_rq_refuses_a_cluster_and_shares_the_stores_plain_client():
         queue_client(Settings(redis_url=cluster))
     store = object()
     assert queue_client(Settings(redis_url="redis://h:1/0"), store) is store
+
+
+def test_a_cluster_client_is_given_a_node_its_table_has_not(redis_cluster):
+    """A master that serves no slot yet is in no client's table; an ASK to it (its first slots being moved to it)
+    finds it all the same (redis-py failed inside with AttributeError)."""
+    from redis.cluster import PRIMARY
+    client = redis_client(redis_cluster.url)
+    node = client.get_node(node_name="127.0.0.1:1")
+    assert (node.host, node.port, node.server_type) == ("127.0.0.1", 1, PRIMARY)
+    assert client.get_node(host="127.0.0.1", port=1) is node
