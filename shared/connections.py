@@ -4,6 +4,9 @@ from __future__ import annotations
 import redis as redis_lib
 
 CLUSTER_SCHEME = "redis+cluster://"
+# every error the store's client raises when the store cannot answer: one Redis's, and a cluster client's own
+# (a RedisClusterException is not a RedisError)
+STORE_ERRORS = (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException)
 # what redis-py's cluster client raises (a RedisClusterException, not a RedisError) when no node gives it a table
 CLUSTER_UNREACHABLE = ("Redis Cluster cannot be connected", "All slots are not covered")
 

@@ -18,7 +18,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from . import logs
-from .connections import unavailable_reason
+from .connections import STORE_ERRORS, unavailable_reason
 from .errors import NccError
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ def add_health(app: Flask, ping) -> None:
     def readyz():
         try:
             ping()
-        except redis_lib.RedisError as exc:
+        except STORE_ERRORS as exc:
             response = jsonify(error_body(503, f"redis is not reachable: {type(exc).__name__}"))
             response.status_code = 503
             return response

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import redis as redis_lib
 
-from shared.connections import store_client
+from shared.connections import STORE_ERRORS, store_client
 from shared import logs, periodic
 from shared.config import from_env
 from shared.keys import Keys
@@ -37,7 +36,7 @@ def main(argv=None) -> int:
     def one_pass() -> bool:
         try:
             counts = mailer.run_once(BATCH)
-        except redis_lib.RedisError as exc:          # the store is away: nothing is lost, try again next pass
+        except STORE_ERRORS as exc:                  # the store is away: nothing is lost, try again next pass
             log.warning("mailer pass: %s", exc)
             return False
         if any(counts.values()):

@@ -16,7 +16,7 @@ import redis as redis_lib
 
 from shared import plan as plan_fold
 from shared.config import Settings
-from shared.connections import unavailable_reason
+from shared.connections import STORE_ERRORS, unavailable_reason
 from shared.errors import (IdempotencyMismatchError, IntegrityError, PreconditionFailedError, RuleError,
                            StoreUnavailableError)
 from shared.events import new_event
@@ -121,7 +121,7 @@ class SubmissionService:
         got in first (unless the client pinned a version with If-Match)."""
         try:
             return self._execute(stream, decide, actor, fp, idempotency_key, if_match, needs_windows, meta)
-        except (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException) as exc:
+        except STORE_ERRORS as exc:
             reason = unavailable_reason(exc)
             if reason is None and not isinstance(exc, redis_lib.RedisError):
                 raise                       # the cluster client refused what it was given: a bug, not an outage
