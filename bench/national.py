@@ -568,14 +568,14 @@ def dataset(n: int, args, tmp: Path, kind: str = "server") -> dict:
             print(f"  import-units: {out['import_units']:.1f}s ({said})", flush=True)
             out["unit_accounts"], said = command(base + ["create-unit-accounts", "--operator", "bench"], env)
             print(f"  create-unit-accounts: {out['unit_accounts']:.1f}s ({said})", flush=True)
-        out["phases"]["registry"] = time.perf_counter() - phase
+        ended(out, "registry", phase)
 
         phase = time.perf_counter()
         backend.config_set("appendfsync", "everysec")
         app = create_app(backend.settings, redis=redis, identify=actor_from_header, nudge=lambda stream: None)
         supervisors = people(app.extensions["ncc"]["service"], codes)
         out["seed_events"], out["seed_seconds"], out["seed_times"] = writes(backend, codes, "seed")
-        out["phases"]["seed"] = time.perf_counter() - phase
+        ended(out, "seed", phase)
         print(f"  seeded {out['seed_events']:,} writes through the write API in {out['seed_seconds']:.0f}s "
               f"({out['seed_events'] / out['seed_seconds']:.0f} writes/s, 2 processes; "
               f"each {lat(out['seed_times'], .99)}), "
@@ -591,17 +591,17 @@ def dataset(n: int, args, tmp: Path, kind: str = "server") -> dict:
         out["streams"] = len(streams)
         assert out["projected"] == out["events"], (out["projected"], out["events"])
         backend.config_set("appendfsync", "always")
-        out["phases"]["project"] = time.perf_counter() - phase
+        ended(out, "project", phase)
         print(f"  projected {out['projected']:,} events of {len(streams):,} streams in "
               f"{out['project_seconds']:.0f}s; appendfsync always from here on", flush=True)
 
         phase = time.perf_counter()
         out.update(reads(redis, env, codes, supervisors[0], args, tmp))
-        out["phases"]["reads"] = time.perf_counter() - phase
+        ended(out, "reads", phase)
 
         phase = time.perf_counter()
         out["memory"] = memory(backend, empty)
-        out["phases"]["memory"] = time.perf_counter() - phase
+        ended(out, "memory", phase)
 
         phase = time.perf_counter()
         start = time.perf_counter()
@@ -628,13 +628,19 @@ def dataset(n: int, args, tmp: Path, kind: str = "server") -> dict:
                     out.setdefault("redis_cpu", {})[f"{what} {name}"] = busy
                 print(f"  {sub} {' '.join(extra)}: {seconds:.1f}s ({said}); redis-server busy {busy:.1f}s of it"
                       f"{' (the masters summed)' if backend.replicas else ''}", flush=True)
-        out["phases"]["rebuild+verify"] = time.perf_counter() - phase
+        ended(out, "rebuild+verify", phase)
 
         phase = time.perf_counter()
         out["acked"] = acked_writes(backend, codes, args.acked_writes)
-        out["phases"]["acked writes"] = time.perf_counter() - phase
+        ended(out, "acked writes", phase)
     out["load"].append(os.getloadavg()[0])
     return out
+
+
+def ended(out: dict, name: str, started: float) -> None:
+    """A phase's wall time, and the machine's load average (1 min) as it ended: other work shares the 2 cores."""
+    out["phases"][name] = time.perf_counter() - started
+    out.setdefault("phase_load", {})[name] = os.getloadavg()[0]
 
 
 def writes(backend: Backend, codes: list[str], what: str, wait_replicas: int | None = None,
@@ -922,9 +928,10 @@ def report(big: dict, small: dict | None, args) -> None:
         table(f"How each cost grows: {n:,} units against {k:,} (per unit: 1.00x = linear)",
               ["figure", f"{n:,} units", f"{k:,} units", "ratio"], rows)
 
-    rows = [[phase, f"{big['phases'][phase]:.0f} s", f"{small['phases'][phase]:.0f} s" if small else ""]
-            for phase in big["phases"]]
-    table("Phases (wall time)", ["phase", f"{n:,} units", f"{small['n']:,} units" if small else ""], rows)
+    rows = [[phase, f"{big['phases'][phase]:.0f} s", f"{big['phase_load'][phase]:.2f}",
+             f"{small['phases'][phase]:.0f} s" if small else ""] for phase in big["phases"]]
+    table("Phases (wall time; the machine's load average, 1 min, as each ended)",
+          ["phase", f"{n:,} units", "load", f"{small['n']:,} units" if small else ""], rows)
 
 
 def side_by_side(runs: list[dict]) -> None:
@@ -932,11 +939,11 @@ def side_by_side(runs: list[dict]) -> None:
     n, first = runs[0]["n"], runs[0]
     rows: list[list[str]] = []
 
-    def row(name, value, fmt, lower_is_better=True):
+    def row(name, value, fmt, ratio=True):
         """value(run) for each run, formatted; then each other run's ratio to the first (None: not measured)."""
         values = [value(r) for r in runs]
         cells = [fmt(v) if v is not None else "" for v in values]
-        ratios = [f"{v / values[0]:.2f}x" if v is not None and values[0] else "" for v in values[1:]]
+        ratios = [f"{v / values[0]:.2f}x" if ratio and v is not None and values[0] else "" for v in values[1:]]
         rows.append([name, *cells, *ratios])
 
     def ms(v):
@@ -988,6 +995,9 @@ def side_by_side(runs: list[dict]) -> None:
             if variant == "--jobs 1" and busy in first.get("redis_cpu", {}):
                 row("  redis-server CPU during it (masters summed)", lambda r, b=busy: r.get("redis_cpu", {}).get(b),
                     sec)
+    for phase in first["phases"]:
+        row(f"phase {phase}: the machine's load average (1 min; this bench's own processes too) as it ended",
+            lambda r, ph=phase: r["phase_load"].get(ph), lambda v: f"{v:.2f}", ratio=False)
     header = ["figure", *[r["backend"] for r in runs], *[f"{r['backend']} / {first['backend']}" for r in runs[1:]]]
     table(f"Side by side, {n:,} units: the same figures on each backend in the same run", header, rows)
 
@@ -1021,10 +1031,11 @@ def main() -> None:
         big = {kind: dataset(args.units, args, Path(tmp), kind) for kind in kinds}
     for kind in kinds:
         report(big[kind], small.get(kind), args)
-    if len(kinds) > 1:
-        side_by_side([big[kind] for kind in kinds])
+    if len(kinds) > 1:                  # one redis-server first, whichever ran first: the others against it
+        order = sorted(kinds, key=list(Backend.NAMES).index)
+        side_by_side([big[kind] for kind in order])
         if small:
-            side_by_side([small[kind] for kind in kinds])
+            side_by_side([small[kind] for kind in order])
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
