@@ -14,6 +14,17 @@ PLAN = {"title": "แผนปฏิบัติการ", "first_fiscal_year":
 UNIT = {"X-Actor": "unit:3100100", "Idempotency-Key": "plan-once"}
 
 
+def resend_until_confirmed(writer, redis, keys):
+    """The refused request sent again with its Idempotency-Key until the replica has caught up: the first answer,
+    replayed (200), and nothing written twice (the unit's two plan events)."""
+    for _ in range(100):
+        again = writer.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT)
+        if again.status_code != 503:
+            break
+    assert again.status_code == 200, again.json
+    assert len(read_events(redis, keys, "3100100")) == 2
+
+
 def test_a_write_waits_for_a_replica_and_a_resend_completes_it(app_factory, redis_cluster, cluster_redis, settings):
     waiting = settings.but(wait_replicas=1, wait_timeout_ms=300)
     writer = app_factory(cluster_redis).test_client()
@@ -34,12 +45,7 @@ def test_a_write_waits_for_a_replica_and_a_resend_completes_it(app_factory, redi
         assert still.status_code == 503, still.json        # a replay too waits for a replica to have the write
     finally:
         replica.start()
-    for _ in range(100):                                    # the replica catches up with its master
-        again = writer.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT)
-        if again.status_code != 503:
-            break
-    assert again.status_code == 200, again.json            # the first answer, replayed: nothing written twice
-    assert len(read_events(cluster_redis, keys, "3100100")) == 2
+    resend_until_confirmed(writer, cluster_redis, keys)
 
 
 def test_a_write_is_confirmed_by_the_connection_that_wrote_it(app_factory, redis_cluster, cluster_redis, settings):
@@ -81,12 +87,7 @@ def test_a_write_is_confirmed_by_the_connection_that_wrote_it(app_factory, redis
         assert refused.status_code == 503 and "0 of the 1 replicas" in refused.json["message"], refused.json
     finally:
         asleep.join()
-    for _ in range(100):
-        again = writer.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT)
-        if again.status_code != 503:
-            break
-    assert again.status_code == 200, again.json
-    assert len(read_events(cluster_redis, keys, "3100100")) == 2
+    resend_until_confirmed(writer, cluster_redis, keys)
 
 
 def test_one_redis_with_a_replica_waits_the_same_way(app_factory, tmp_path, settings):
@@ -117,12 +118,7 @@ def test_one_redis_with_a_replica_waits_the_same_way(app_factory, tmp_path, sett
             assert refused.status_code == 503 and "0 of the 1 replicas" in refused.json["message"], refused.json
         replica.start()
         follow()
-        for _ in range(100):
-            again = writer.put("/api/v1/units/3100100/plan", json=PLAN, headers=UNIT)
-            if again.status_code != 503:
-                break
-        assert again.status_code == 200, again.json
-        assert len(read_events(client, keys, "3100100")) == 2
+        resend_until_confirmed(writer, client, keys)
     finally:
         replica.kill()                                  # (a replica's SIGTERM takes 10 s)
         master.stop()
