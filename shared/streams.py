@@ -55,6 +55,11 @@ def read_entries(redis, keys: Keys, stream: str, first: int = 1, last: int | Non
         start = "(" + chunk[-1][0].decode()
 
 
+def all_streams(redis, keys: Keys) -> list[str]:
+    """Every stream of every partition (the streams set each append adds to), sorted."""
+    return sorted(s.decode() for p in range(keys.partitions) for s in redis.smembers(keys.streams(p)))
+
+
 def read_events(redis, keys: Keys, stream: str, first: int = 1, last: int | None = None,
                 batch: int = 1000) -> list[Event]:
     """The events of a stream from version ``first`` to ``last`` (inclusive; None = the end), archived or live."""

@@ -25,7 +25,7 @@ from shared.errors import PreconditionFailedError
 from shared.events import decode
 from shared.keys import is_unit_stream
 from shared.plan import UnitState
-from shared.streams import read_entries
+from shared.streams import all_streams, read_entries
 
 from . import handlers
 from .service import fingerprint
@@ -88,8 +88,7 @@ class Archiver:
 
     def streams(self) -> list[str]:
         """Every unit stream, sorted."""
-        return sorted(s.decode() for p in range(self.keys.partitions)
-                      for s in self.redis.smembers(self.keys.streams(p)) if is_unit_stream(s.decode()))
+        return [stream for stream in all_streams(self.redis, self.keys) if is_unit_stream(stream)]
 
     def due(self, state: UnitState, now: datetime, after_days: int) -> bool:
         """Whether a unit's plan cycle has been closed ``after_days`` days at ``now``."""

@@ -7,7 +7,7 @@ from shared import fiscal
 from shared.events import canonical
 from shared.keys import Keys
 from shared.plan import UnitState, fold_onto, fork, from_dict, state_from_dict
-from shared.streams import VERSION_LUA, last_entry, parse_version, read_events, version_of
+from shared.streams import VERSION_LUA, all_streams, last_entry, parse_version, read_events, version_of
 
 from .projector import TALLIES, round_marks, tallies_of
 
@@ -169,8 +169,7 @@ class ReadModels:
 
     def streams(self) -> list[str]:
         """Every stream of every partition, sorted."""
-        return sorted(s.decode() for p in range(self.keys.partitions)
-                      for s in self.redis.smembers(self.keys.streams(p)))
+        return all_streams(self.redis, self.keys)
 
     def parked(self, stream: str) -> dict | None:
         """Why a stream's projection is parked, or None."""
